@@ -1,0 +1,71 @@
+"""HTTP shape of the exploration budget (seed: get/update/calculate/history/statistics)."""
+
+from fastapi import APIRouter, Request, Response, status
+
+from app.budget import service
+from app.budget.schemas import (
+    BudgetAdjustmentRequest,
+    BudgetRecord,
+    BudgetRecordPage,
+    BudgetStatistics,
+    BudgetUpdate,
+)
+from app.core.clock import ClockDep
+from app.core.db import DbSession
+from app.core.http import JobHashQuery, problem_responses, set_location
+from app.core.pagination import PageParams, TimeWindowParams
+from app.core.schemas import Identifier
+
+router = APIRouter(prefix="/v1/budget", tags=["budget"])
+
+
+@router.get("", summary="Current exploration budget", responses=problem_responses(404))
+def get_budget(session: DbSession, job_hash: JobHashQuery = "") -> BudgetRecord:
+    """The most recent budget record of the job (or of all jobs when no job is given)."""
+    return BudgetRecord.model_validate(service.current_budget(session, job_hash))
+
+
+@router.get("/history", summary="Budget history, newest first")
+def list_budget_history(
+    session: DbSession, page: PageParams, window: TimeWindowParams, job_hash: JobHashQuery = ""
+) -> BudgetRecordPage:
+    records, next_cursor = service.budget_history(session, job_hash, page, window)
+    return BudgetRecordPage(
+        items=[BudgetRecord.model_validate(r) for r in records], next_cursor=next_cursor
+    )
+
+
+@router.get("/statistics", summary="Budget statistics")
+def get_budget_statistics(session: DbSession, job_hash: JobHashQuery = "") -> BudgetStatistics:
+    return service.budget_statistics(session, job_hash)
+
+
+@router.get("/records/{record_id}", summary="One budget record", responses=problem_responses(404))
+def get_budget_record(session: DbSession, record_id: Identifier) -> BudgetRecord:
+    return BudgetRecord.model_validate(service.budget_record(session, record_id))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Set the budget directly")
+def set_budget(
+    session: DbSession, clock: ClockDep, body: BudgetUpdate, request: Request, response: Response
+) -> BudgetRecord:
+    """Record a budget value; outside floor..ceiling it is clamped and relabelled."""
+    record = service.set_budget(session, clock, body)
+    set_location(request, response, "get_budget_record", record_id=record.id)
+    return BudgetRecord.model_validate(record)
+
+
+@router.post(
+    "/adjustments", status_code=status.HTTP_201_CREATED, summary="Adjust the budget to an entropy"
+)
+def adjust_budget(
+    session: DbSession,
+    clock: ClockDep,
+    body: BudgetAdjustmentRequest,
+    request: Request,
+    response: Response,
+) -> BudgetRecord:
+    """Initial budget on a job's first reading; then boost below the threshold, else decay."""
+    record = service.adjust_budget(session, clock, body)
+    set_location(request, response, "get_budget_record", record_id=record.id)
+    return BudgetRecord.model_validate(record)

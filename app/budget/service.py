@@ -1,0 +1,93 @@
+"""Budget rules applied in the request's transaction, under the job's lock."""
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from app.budget import rules
+from app.budget.repository import BudgetRepository
+from app.budget.schemas import BudgetAdjustmentRequest, BudgetStatistics, BudgetUpdate
+from app.core.clock import Clock
+from app.core.locking import lock_jobs
+from app.core.pagination import PageRequest, TimeWindow
+from app.core.problems import NotFoundProblem
+from app.models import ExplorationBudget
+
+
+def set_budget(session: Session, clock: Clock, body: BudgetUpdate) -> ExplorationBudget:
+    repository = BudgetRepository(session)
+    lock_jobs(session, [body.job_hash])
+    predecessor = repository.latest(body.job_hash)
+    decision = rules.enforce_bounds(
+        body.budget_value, body.adjustment_type, body.adjustment_reason, body.bounds
+    )
+    return repository.append(
+        body.job_hash,
+        decision,
+        entropy_at_time=body.entropy_at_time,
+        predecessor=predecessor,
+        now=clock(),
+    )
+
+
+def adjust_budget(
+    session: Session, clock: Clock, body: BudgetAdjustmentRequest
+) -> ExplorationBudget:
+    repository = BudgetRepository(session)
+    lock_jobs(session, [body.job_hash])
+    predecessor = repository.latest(body.job_hash)
+    decision = rules.adjust_for_entropy(
+        None if predecessor is None else predecessor.budget_value,
+        body.current_entropy,
+        body.policy,
+    )
+    return repository.append(
+        body.job_hash,
+        decision,
+        entropy_at_time=body.current_entropy,
+        predecessor=predecessor,
+        now=clock(),
+    )
+
+
+def current_budget(session: Session, job_hash: str | None) -> ExplorationBudget:
+    record = BudgetRepository(session).latest(job_hash)
+    if record is None:
+        scope = f"job {job_hash!r}" if job_hash else "any job"
+        raise NotFoundProblem(f"No exploration budget has been recorded for {scope}.")
+    return record
+
+
+def budget_record(session: Session, record_id: str) -> ExplorationBudget:
+    record = BudgetRepository(session).get(record_id)
+    if record is None:
+        raise NotFoundProblem(f"No budget record {record_id!r}.")
+    return record
+
+
+def budget_history(
+    session: Session, job_hash: str | None, page: PageRequest, window: TimeWindow
+) -> tuple[Sequence[ExplorationBudget], str | None]:
+    return BudgetRepository(session).history(job_hash, page, window)
+
+
+def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistics:
+    repository = BudgetRepository(session)
+    aggregates = repository.aggregates(job_hash)
+    if not aggregates["total_adjustments"]:
+        return BudgetStatistics(
+            current_budget=None,
+            avg_budget=0.0,
+            min_budget=0.0,
+            max_budget=0.0,
+            total_adjustments=0,
+            floor_enforcements=0,
+            ceiling_enforcements=0,
+            boost_count=0,
+            decay_count=0,
+            initial_count=0,
+        )
+    latest = repository.latest(job_hash)
+    return BudgetStatistics.model_validate(
+        {**aggregates, "current_budget": None if latest is None else latest.budget_value}
+    )

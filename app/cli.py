@@ -1,0 +1,59 @@
+"""`entropy-budget`: run the service and manage its schema."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from alembic import command
+from alembic.config import Config
+
+from app.core.settings import Settings
+
+cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def alembic_config(settings: Settings | None = None) -> Config:
+    """The project's Alembic configuration, pointed at the settings' database."""
+    project_root = Path(__file__).resolve().parent.parent
+    config = Config(str(project_root / "alembic.ini"))
+    config.set_main_option("script_location", str(project_root / "alembic"))
+    config.attributes["settings"] = settings or Settings()
+    return config
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the database schema (creates the SQLite file when needed)."""
+    command.upgrade(alembic_config(), revision)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
+    ] = False,
+) -> None:
+    """Serve the HTTP API with uvicorn."""
+    settings = Settings()
+    if migrate_first:
+        command.upgrade(alembic_config(settings), "head")
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,131 @@
+"""Engine, sessions and the one request-scoped transaction.
+
+SQLite: WAL, a busy timeout, foreign keys on, and write requests open their transaction with
+`BEGIN IMMEDIATE`, which takes the database's single write lock up front, so read-modify-write
+sequences can never interleave. PostgreSQL: psycopg 3, a bounded pool, and advisory locks taken
+by the services (see `app.core.locking`).
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from app.core.settings import Settings
+
+WRITE_TRANSACTION = "entropy_budget_write"
+"""Execution option marking connections whose transactions may write (SQLite: BEGIN IMMEDIATE)."""
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def database_url(raw: str) -> URL:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick their drivers."""
+    url = make_url(raw)
+    if url.drivername == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    if url.drivername in {"postgresql", "postgres"}:
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def create_db_engine(settings: Settings, *, pooled: bool = True) -> Engine:
+    url = database_url(settings.database_url)
+    if is_sqlite(url):
+        return _sqlite_engine(url, settings, pooled=pooled)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if pooled:
+        options |= {
+            "pool_size": settings.database_pool_size,
+            "max_overflow": settings.database_max_overflow,
+            "pool_timeout": settings.database_pool_timeout_seconds,
+        }
+    else:
+        options["poolclass"] = NullPool
+    return create_engine(
+        url,
+        connect_args={
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "application_name": "entropy-budget",
+        },
+        **options,
+    )
+
+
+def _sqlite_engine(url: URL, settings: Settings, *, pooled: bool) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
+    engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
+    busy_timeout_ms = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _configure_connection(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN instead of pysqlite's implicit one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        writes = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """One engine per process and the two session factories over it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        # PostgreSQL reads see one snapshot for the whole request (statistics = aggregate +
+        # latest record); SQLite's deferred transactions already read from one snapshot.
+        readers = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.dialect == "postgresql"
+            else engine
+        )
+        self._read_sessions = sessionmaker(readers, expire_on_commit=False)
+        self._write_sessions = sessionmaker(
+            engine.execution_options(**{WRITE_TRANSACTION: True}), expire_on_commit=False
+        )
+
+    def session(self, *, write: bool) -> Session:
+        return (self._write_sessions if write else self._read_sessions)()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the endpoint succeeds, else rolled back.
+
+    Used with scope="function" so the commit happens before the response is sent: a client
+    never sees a 2xx for a write that then failed to commit.
+    """
+    database: Database = request.app.state.database
+    with database.session(write=request.method not in SAFE_METHODS) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]

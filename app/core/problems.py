@@ -1,0 +1,145 @@
+"""RFC 9457 problem details for every error the service returns.
+
+fastapi-problem renders problems and converts FastAPI's own exceptions; this module adds the
+service's problem types, a validation handler that always says what was wrong in `detail`,
+and the mapping of database outages to 503 with `Retry-After`.
+"""
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi_problem.handler import add_exception_handler, new_exception_handler
+from rfc9457 import Problem, StatusProblem
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+PROBLEM_TYPE_URI = "urn:entropy-budget:problem:{type}"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+logger = logging.getLogger("app.problems")
+
+
+class NotFoundProblem(StatusProblem):
+    type_ = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class ConflictProblem(StatusProblem):
+    type_ = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class ValidationProblem(StatusProblem):
+    type_ = "validation-error"
+    title = "Request validation failed"
+    status = 422
+
+
+class DatabaseUnavailableProblem(StatusProblem):
+    type_ = "database-unavailable"
+    title = "Database unavailable"
+    status = 503
+
+
+class InternalErrorProblem(StatusProblem):
+    """Wraps unhandled exceptions; their text stays in the log, never in the response."""
+
+    type_ = "internal-error"
+    title = "Internal server error"
+    status = 500
+
+    def __init__(self, _detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__("The server failed to handle the request; it has been logged.", **kwargs)
+
+
+def field_error(loc: Sequence[str | int], msg: str, error_type: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": error_type}
+
+
+def validation_problem(errors: list[dict[str, Any]]) -> ValidationProblem:
+    """A 422 whose `detail` names every failing field, and `errors` lists them one by one."""
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
+    if len(errors) > 5:
+        summary += f"; and {len(errors) - 5} more"
+    return ValidationProblem(summary, errors=errors)
+
+
+def _request_validation(
+    _handler: object, _request: Request, exc: RequestValidationError
+) -> Problem:
+    errors = [
+        field_error(tuple(error.get("loc", ())), str(error.get("msg", "")), str(error["type"]))
+        for error in exc.errors()
+    ]
+    return validation_problem(errors)
+
+
+def _http_exception(_handler: object, _request: Request, exc: HTTPException) -> Problem:
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        return validation_problem(
+            [field_error(("body",), "The body is not valid UTF-8 JSON", "json_invalid")]
+        )
+    title = _STATUS_TITLES.get(exc.status_code, "HTTP error")
+    headers: Mapping[str, str] | None = exc.headers
+    return Problem(
+        title=title,
+        type_=title.lower().replace(" ", "-"),
+        detail=str(exc.detail),
+        status=exc.status_code,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def _database_error(_handler: object, _request: Request, exc: Exception) -> Problem:
+    if isinstance(exc, IntegrityError):
+        return ConflictProblem("The request conflicts with data written concurrently; retry it.")
+    if isinstance(exc, OperationalError | PoolTimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        return DatabaseUnavailableProblem(
+            "The database is unavailable or busy; retry shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+    return InternalErrorProblem()
+
+
+_STATUS_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    handler = new_exception_handler(
+        logger=logging.getLogger("app.errors"),
+        unhandled_wrappers={"default": InternalErrorProblem},
+        handlers={
+            DBAPIError: _database_error,
+            PoolTimeoutError: _database_error,
+        },
+        http_exception_handler=_http_exception,
+        request_validation_handler=_request_validation,
+        documentation_uri_template=PROBLEM_TYPE_URI,
+    )
+    add_exception_handler(app, handler, generic_swagger_defaults=True)
+    # Handled in the exception middleware rather than the server-error one, so an outage is an
+    # ordinary 503 response and not an exception that escapes the application.
+    app.add_exception_handler(DBAPIError, handler)
+    app.add_exception_handler(PoolTimeoutError, handler)

@@ -1,0 +1,66 @@
+"""Application factory: routers, problem handlers, the database, and the offline docs."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
+
+from app.budget.router import router as budget_router
+from app.core.clock import Clock, utc_now
+from app.core.db import Database, create_db_engine
+from app.core.problems import install_problem_handlers
+from app.core.settings import Settings, get_settings
+from app.entropy.router import router as entropy_router
+from app.patterns.router import applications_router
+from app.patterns.router import router as patterns_router
+from app.responses.router import router as responses_router
+
+API_DESCRIPTION = """
+Keeps learning systems from collapsing onto a few patterns: an exploration budget per job,
+entropy responses when diversity collapses, and pattern diversity snapshots.
+Every error is an RFC 9457 `application/problem+json` document.
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Generated clients get the endpoint function's name as their method name."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(create_db_engine(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPIOffline(
+        title="entropy-budget",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.clock = clock
+
+    for router in (
+        budget_router,
+        responses_router,
+        entropy_router,
+        patterns_router,
+        applications_router,
+    ):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def get_health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    install_problem_handlers(app)
+    return app

@@ -1,0 +1,136 @@
+"""Tables. Alembic owns their creation (`alembic/versions`); names follow the seed store.
+
+Every table has an insertion sequence `seq` (the primary key) that breaks ties between records
+stamped with the same time, and a public string `id`.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.orm import Base, SequenceKey, UTCDateTime
+
+ADJUSTMENT_TYPES = ("initial", "decay", "boost", "floor_enforced", "ceiling_enforced", "manual")
+QUARANTINE_STATUSES = ("pending", "quarantined", "validated", "retired")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class ExplorationBudget(Base):
+    """Append-only budget records; each job's records form a chain numbered by `job_seq`.
+
+    The unique (job_hash, job_seq) pair makes a forked chain (two records derived from the same
+    predecessor) impossible even if the per-job lock were ever bypassed.
+    """
+
+    __tablename__ = "exploration_budget"
+    __table_args__ = (
+        UniqueConstraint("job_hash", "job_seq"),
+        CheckConstraint(_one_of("adjustment_type", ADJUSTMENT_TYPES), name="adjustment_type"),
+        Index("ix_exploration_budget_job_recent", "job_hash", "recorded_at", "seq"),
+        Index("ix_exploration_budget_recent", "recorded_at", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    job_hash: Mapped[str] = mapped_column(String(128))
+    job_seq: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    budget_value: Mapped[float] = mapped_column(Double)
+    entropy_at_time: Mapped[float | None] = mapped_column(Double)
+    adjustment_type: Mapped[str] = mapped_column(String(32))
+    adjustment_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EntropyResponse(Base):
+    __tablename__ = "entropy_responses"
+    __table_args__ = (
+        Index("ix_entropy_responses_job_recent", "job_hash", "recorded_at", "seq"),
+        Index("ix_entropy_responses_recent", "recorded_at", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    job_hash: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    entropy_at_trigger: Mapped[float] = mapped_column(Double)
+    threshold_used: Mapped[float] = mapped_column(Double)
+    actions_taken: Mapped[list[str]] = mapped_column(JSON)
+    budget_boosted: Mapped[bool] = mapped_column(Boolean)
+    quarantine_revisits: Mapped[int] = mapped_column(Integer)
+    patterns_revisited: Mapped[list[str]] = mapped_column(JSON)
+
+
+class PatternEntropySnapshot(Base):
+    __tablename__ = "pattern_entropy_history"
+    __table_args__ = (Index("ix_pattern_entropy_history_recent", "calculated_at", "seq"),)
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    calculated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    shannon_entropy: Mapped[float] = mapped_column(Double)
+    max_possible_entropy: Mapped[float] = mapped_column(Double)
+    diversity_index: Mapped[float] = mapped_column(Double)
+    unique_pattern_count: Mapped[int] = mapped_column(Integer)
+    effective_pattern_count: Mapped[int] = mapped_column(Integer)
+    total_applications: Mapped[int] = mapped_column(BigInteger)
+    dominant_pattern_share: Mapped[float] = mapped_column(Double)
+    threshold_exceeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class Pattern(Base):
+    """A reusable strategy. `application_count` and `success_count` are maintained on every
+    application, so diversity is computed from one row per pattern instead of a scan."""
+
+    __tablename__ = "patterns"
+    __table_args__ = (
+        CheckConstraint(
+            _one_of("quarantine_status", QUARANTINE_STATUSES), name="quarantine_status"
+        ),
+        Index("ix_patterns_status_recent", "quarantine_status", "last_seen", "seq"),
+        Index("ix_patterns_recent", "last_seen", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(128), unique=True)
+    pattern_type: Mapped[str] = mapped_column(String(255))
+    pattern_name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    quarantine_status: Mapped[str] = mapped_column(String(16))
+    quarantine_reason: Mapped[str | None] = mapped_column(Text)
+    quarantined_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    validated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    application_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    success_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PatternApplication(Base):
+    __tablename__ = "pattern_applications"
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    pattern_id: Mapped[str] = mapped_column(ForeignKey("patterns.id"), index=True)
+    execution_id: Mapped[str] = mapped_column(String(255))
+    job_hash: Mapped[str | None] = mapped_column(String(128))
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pattern_led_to_success: Mapped[bool | None] = mapped_column(Boolean)
+    retry_count_before: Mapped[int] = mapped_column(Integer)
+    retry_count_after: Mapped[int] = mapped_column(Integer)
+    grounding_confidence: Mapped[float | None] = mapped_column(Double)

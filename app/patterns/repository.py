@@ -1,0 +1,105 @@
+"""Queries on `patterns` and `pattern_applications`."""
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from app.core.pagination import PageRequest, keyset_page
+from app.models import Pattern, PatternApplication
+
+
+class PatternRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, pattern_id: str, *, for_update: bool = False) -> Pattern | None:
+        statement = select(Pattern).where(Pattern.id == pattern_id)
+        if for_update:
+            statement = statement.with_for_update(key_share=True)
+        return self.session.scalars(statement).first()
+
+    def existing_ids(self, pattern_ids: Collection[str]) -> set[str]:
+        statement = select(Pattern.id).where(Pattern.id.in_(pattern_ids))
+        return set(self.session.scalars(statement))
+
+    def add(self, pattern: Pattern) -> Pattern:
+        self.session.add(pattern)
+        self.session.flush()
+        return pattern
+
+    def page(
+        self, quarantine_status: str | None, page: PageRequest
+    ) -> tuple[Sequence[Pattern], str | None]:
+        statement = select(Pattern)
+        if quarantine_status:
+            statement = statement.where(Pattern.quarantine_status == quarantine_status)
+        return keyset_page(
+            self.session, statement, at=Pattern.last_seen, seq=Pattern.seq, page=page
+        )
+
+    def application_counts(self) -> list[int]:
+        """Maintained application count of every pattern, in id order (the scan's order)."""
+        return list(self.session.scalars(select(Pattern.application_count).order_by(Pattern.id)))
+
+    def record_uses(self, pattern_id: str, *, uses: int, successes: int, seen_at: datetime) -> None:
+        """Count applications in place (no read-modify-write) and move `last_seen` forward."""
+        self.session.execute(
+            update(Pattern)
+            .where(Pattern.id == pattern_id)
+            .values(
+                application_count=Pattern.application_count + uses,
+                success_count=Pattern.success_count + successes,
+                last_seen=case((Pattern.last_seen < seen_at, seen_at), else_=Pattern.last_seen),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def revisit_quarantined(self, limit: int, reason: str) -> list[str]:
+        """Send up to `limit` quarantined patterns, most recently seen first, back to pending.
+
+        The caller holds the quarantine-revisit lock. Rows are locked in id order (the order
+        application writers lock them in), FOR NO KEY UPDATE so the key-share locks of foreign
+        key checks never wait on us, and re-checked, since a PATCH may have moved one.
+        """
+        candidates = list(
+            self.session.scalars(
+                select(Pattern.id)
+                .where(Pattern.quarantine_status == "quarantined")
+                .order_by(Pattern.last_seen.desc(), Pattern.seq.desc())
+                .limit(limit)
+            )
+        )
+        if not candidates:
+            return []
+        still_quarantined = set(
+            self.session.scalars(
+                select(Pattern.id)
+                .where(Pattern.id.in_(candidates), Pattern.quarantine_status == "quarantined")
+                .order_by(Pattern.id)
+                .with_for_update(key_share=True)
+            )
+        )
+        revisited = [pattern_id for pattern_id in candidates if pattern_id in still_quarantined]
+        if revisited:
+            self.session.execute(
+                update(Pattern)
+                .where(Pattern.id.in_(revisited))
+                .values(quarantine_status="pending", quarantine_reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+        return revisited
+
+
+class ApplicationRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, application_id: str) -> PatternApplication | None:
+        statement = select(PatternApplication).where(PatternApplication.id == application_id)
+        return self.session.scalars(statement).first()
+
+    def add_all(self, applications: Sequence[PatternApplication]) -> None:
+        self.session.add_all(applications)
+        self.session.flush()

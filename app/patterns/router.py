@@ -1,0 +1,105 @@
+"""HTTP shape of patterns and their applications."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.core.clock import ClockDep
+from app.core.db import DbSession
+from app.core.http import problem_responses, set_location
+from app.core.pagination import PageParams
+from app.core.schemas import Identifier
+from app.patterns import service
+from app.patterns.schemas import (
+    ApplicationBatch,
+    ApplicationBatchCreate,
+    ApplicationCreate,
+    ApplicationRecord,
+    PatternCreate,
+    PatternPage,
+    PatternRecord,
+    PatternStatusUpdate,
+    QuarantineStatus,
+)
+
+router = APIRouter(prefix="/v1/patterns", tags=["patterns"])
+applications_router = APIRouter(prefix="/v1/pattern-applications", tags=["patterns"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a pattern",
+    responses=problem_responses(409),
+)
+def create_pattern(
+    session: DbSession, clock: ClockDep, body: PatternCreate, request: Request, response: Response
+) -> PatternRecord:
+    pattern = service.create_pattern(session, clock, body)
+    set_location(request, response, "get_pattern", pattern_id=pattern.id)
+    return PatternRecord.model_validate(pattern)
+
+
+@router.get("", summary="Patterns, most recently seen first")
+def list_patterns(
+    session: DbSession,
+    page: PageParams,
+    quarantine_status: Annotated[QuarantineStatus | None, Query()] = None,
+) -> PatternPage:
+    patterns, next_cursor = service.list_patterns(session, quarantine_status, page)
+    return PatternPage(
+        items=[PatternRecord.model_validate(p) for p in patterns], next_cursor=next_cursor
+    )
+
+
+@router.get("/{pattern_id}", summary="One pattern", responses=problem_responses(404))
+def get_pattern(session: DbSession, pattern_id: Identifier) -> PatternRecord:
+    return PatternRecord.model_validate(service.get_pattern(session, pattern_id))
+
+
+@router.patch(
+    "/{pattern_id}",
+    summary="Change a pattern's quarantine status",
+    responses=problem_responses(404),
+)
+def update_pattern_status(
+    session: DbSession, clock: ClockDep, pattern_id: Identifier, body: PatternStatusUpdate
+) -> PatternRecord:
+    return PatternRecord.model_validate(service.update_status(session, clock, pattern_id, body))
+
+
+@router.post(
+    "/{pattern_id}/applications",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record one application of a pattern",
+    responses=problem_responses(404),
+)
+def record_pattern_application(
+    session: DbSession,
+    clock: ClockDep,
+    pattern_id: Identifier,
+    body: ApplicationCreate,
+    request: Request,
+    response: Response,
+) -> ApplicationRecord:
+    application = service.record_application(session, clock, pattern_id, body)
+    set_location(request, response, "get_pattern_application", application_id=application.id)
+    return ApplicationRecord.model_validate(application)
+
+
+@applications_router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Record a batch of applications"
+)
+def record_pattern_applications(
+    session: DbSession, clock: ClockDep, body: ApplicationBatchCreate
+) -> ApplicationBatch:
+    """All or nothing: an unknown pattern id anywhere in the batch is a 422 naming it."""
+    applications = service.record_applications(session, clock, body)
+    return ApplicationBatch(items=[ApplicationRecord.model_validate(a) for a in applications])
+
+
+@applications_router.get(
+    "/{application_id}", summary="One pattern application", responses=problem_responses(404)
+)
+def get_pattern_application(session: DbSession, application_id: Identifier) -> ApplicationRecord:
+    return ApplicationRecord.model_validate(service.get_application(session, application_id))

@@ -1,0 +1,143 @@
+"""Pattern lifecycle and application recording, each in the request's transaction."""
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.core.clock import Clock
+from app.core.pagination import PageRequest
+from app.core.problems import ConflictProblem, NotFoundProblem, field_error, validation_problem
+from app.models import Pattern, PatternApplication
+from app.patterns.repository import ApplicationRepository, PatternRepository
+from app.patterns.schemas import (
+    ApplicationBatchCreate,
+    ApplicationCreate,
+    ApplicationFields,
+    PatternCreate,
+    PatternStatusUpdate,
+)
+
+
+def create_pattern(session: Session, clock: Clock, body: PatternCreate) -> Pattern:
+    repository = PatternRepository(session)
+    pattern_id = body.id or uuid.uuid4().hex
+    if repository.get(pattern_id) is not None:
+        raise ConflictProblem(f"Pattern {pattern_id!r} already exists.")
+    now = clock()
+    pattern = Pattern(
+        id=pattern_id,
+        pattern_type=body.pattern_type,
+        pattern_name=body.pattern_name,
+        description=body.description,
+        quarantine_status=body.quarantine_status,
+        quarantine_reason=None,
+        quarantined_at=now if body.quarantine_status == "quarantined" else None,
+        validated_at=now if body.quarantine_status == "validated" else None,
+        first_seen=now,
+        last_seen=now,
+        application_count=0,
+        success_count=0,
+    )
+    try:
+        return repository.add(pattern)
+    except IntegrityError:
+        # Another request created the same id between our check and our insert.
+        raise ConflictProblem(f"Pattern {pattern_id!r} already exists.") from None
+
+
+def get_pattern(session: Session, pattern_id: str) -> Pattern:
+    pattern = PatternRepository(session).get(pattern_id)
+    if pattern is None:
+        raise NotFoundProblem(f"No pattern {pattern_id!r}.")
+    return pattern
+
+
+def list_patterns(
+    session: Session, quarantine_status: str | None, page: PageRequest
+) -> tuple[Sequence[Pattern], str | None]:
+    return PatternRepository(session).page(quarantine_status, page)
+
+
+def update_status(
+    session: Session, clock: Clock, pattern_id: str, body: PatternStatusUpdate
+) -> Pattern:
+    """Set status and reason; entering `quarantined` or `validated` stamps its time."""
+    pattern = PatternRepository(session).get(pattern_id, for_update=True)
+    if pattern is None:
+        raise NotFoundProblem(f"No pattern {pattern_id!r}.")
+    entering = body.quarantine_status != pattern.quarantine_status
+    if entering and body.quarantine_status == "quarantined":
+        pattern.quarantined_at = clock()
+    if entering and body.quarantine_status == "validated":
+        pattern.validated_at = clock()
+    pattern.quarantine_status = body.quarantine_status
+    pattern.quarantine_reason = body.quarantine_reason
+    session.flush()
+    return pattern
+
+
+def record_application(
+    session: Session, clock: Clock, pattern_id: str, body: ApplicationCreate
+) -> PatternApplication:
+    if PatternRepository(session).get(pattern_id) is None:
+        raise NotFoundProblem(f"No pattern {pattern_id!r}.")
+    return _record(session, clock(), [(pattern_id, body)])[0]
+
+
+def record_applications(
+    session: Session, clock: Clock, body: ApplicationBatchCreate
+) -> list[PatternApplication]:
+    """All or nothing: one unknown pattern id refuses the whole batch, naming each offender."""
+    wanted = {item.pattern_id for item in body.applications}
+    known = PatternRepository(session).existing_ids(wanted)
+    errors = [
+        field_error(
+            ("body", "applications", index, "pattern_id"),
+            f"unknown pattern {item.pattern_id!r}",
+            "pattern_unknown",
+        )
+        for index, item in enumerate(body.applications)
+        if item.pattern_id not in known
+    ]
+    if errors:
+        raise validation_problem(errors)
+    return _record(session, clock(), [(item.pattern_id, item) for item in body.applications])
+
+
+def get_application(session: Session, application_id: str) -> PatternApplication:
+    application = ApplicationRepository(session).get(application_id)
+    if application is None:
+        raise NotFoundProblem(f"No pattern application {application_id!r}.")
+    return application
+
+
+def _record(
+    session: Session, applied_at: datetime, items: list[tuple[str, ApplicationFields]]
+) -> list[PatternApplication]:
+    applications = [
+        PatternApplication(
+            id=str(uuid.uuid4()),
+            pattern_id=pattern_id,
+            execution_id=fields.execution_id,
+            job_hash=fields.job_hash,
+            applied_at=applied_at,
+            pattern_led_to_success=fields.pattern_led_to_success,
+            retry_count_before=fields.retry_count_before,
+            retry_count_after=fields.retry_count_after,
+            grounding_confidence=fields.grounding_confidence,
+        )
+        for pattern_id, fields in items
+    ]
+    ApplicationRepository(session).add_all(applications)
+    uses = Counter(pattern_id for pattern_id, _ in items)
+    successes = Counter(pattern_id for pattern_id, f in items if f.pattern_led_to_success)
+    repository = PatternRepository(session)
+    for pattern_id in sorted(uses):  # one lock order for every writer of pattern rows
+        repository.record_uses(
+            pattern_id, uses=uses[pattern_id], successes=successes[pattern_id], seen_at=applied_at
+        )
+    return applications

@@ -1,0 +1,59 @@
+"""Queries on `entropy_responses`."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from app.core.pagination import PageRequest, TimeWindow, keyset_page
+from app.models import EntropyResponse
+
+
+class ResponseRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _for_job(self, job_hash: str | None) -> Select[EntropyResponse]:
+        statement = select(EntropyResponse)
+        if job_hash:
+            statement = statement.where(EntropyResponse.job_hash == job_hash)
+        return statement
+
+    def latest(self, job_hash: str | None) -> EntropyResponse | None:
+        statement = self._for_job(job_hash).order_by(
+            EntropyResponse.recorded_at.desc(), EntropyResponse.seq.desc()
+        )
+        return self.session.scalars(statement.limit(1)).first()
+
+    def get(self, response_id: str) -> EntropyResponse | None:
+        statement = select(EntropyResponse).where(EntropyResponse.id == response_id)
+        return self.session.scalars(statement).first()
+
+    def add(self, response: EntropyResponse) -> EntropyResponse:
+        self.session.add(response)
+        self.session.flush()
+        return response
+
+    def history(
+        self, job_hash: str | None, page: PageRequest, window: TimeWindow
+    ) -> tuple[Sequence[EntropyResponse], str | None]:
+        return keyset_page(
+            self.session,
+            self._for_job(job_hash),
+            at=EntropyResponse.recorded_at,
+            seq=EntropyResponse.seq,
+            page=page,
+            window=window,
+        )
+
+    def aggregates(self, job_hash: str | None) -> tuple[int, float | None, int, int]:
+        statement = select(
+            func.count(),
+            func.avg(EntropyResponse.entropy_at_trigger),
+            func.coalesce(func.sum(case((EntropyResponse.budget_boosted, 1), else_=0)), 0),
+            func.coalesce(func.sum(EntropyResponse.quarantine_revisits), 0),
+        )
+        if job_hash:
+            statement = statement.where(EntropyResponse.job_hash == job_hash)
+        total, avg_entropy, boosts, revisits = self.session.execute(statement).one()
+        return int(total), avg_entropy, int(boosts), int(revisits)

@@ -1,0 +1,83 @@
+"""HTTP shape of entropy responses (seed: check/trigger/last/history/statistics)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.budget import rules as budget_rules
+from app.core.clock import ClockDep
+from app.core.db import DbSession
+from app.core.http import JobHashQuery, problem_responses, set_location
+from app.core.pagination import PageParams, TimeWindowParams
+from app.core.schemas import Identifier
+from app.responses import rules, service
+from app.responses.schemas import (
+    EntropyResponsePage,
+    EntropyResponseRecord,
+    ResponseCheck,
+    ResponseStatistics,
+    TriggerRequest,
+)
+
+router = APIRouter(prefix="/v1/entropy-responses", tags=["entropy-responses"])
+
+
+@router.get("/check", summary="Is an entropy response needed for a job?")
+def check_entropy_response(
+    session: DbSession,
+    clock: ClockDep,
+    job_hash: Annotated[Identifier, Query(description="The job to check (required).")],
+    entropy_threshold: Annotated[
+        float, Query(ge=0.0, le=1.0, allow_inf_nan=False)
+    ] = budget_rules.DEFAULT_ENTROPY_THRESHOLD,
+    cooldown_seconds: Annotated[int, Query(ge=0)] = rules.DEFAULT_COOLDOWN_SECONDS,
+) -> ResponseCheck:
+    need = service.check_response_needed(
+        session, clock, job_hash, entropy_threshold, cooldown_seconds
+    )
+    return ResponseCheck(
+        needs_response=need.needs_response,
+        current_entropy=need.current_entropy,
+        reason=need.reason,
+        status=need.status,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Trigger an entropy response")
+def trigger_entropy_response(
+    session: DbSession, clock: ClockDep, body: TriggerRequest, request: Request, response: Response
+) -> EntropyResponseRecord:
+    """Boost the job's budget and send quarantined patterns back to pending, in one transaction.
+    It does not consult the cooldown: that is the check's job."""
+    record = service.trigger_response(session, clock, body.trigger, body.config)
+    set_location(request, response, "get_entropy_response", response_id=record.id)
+    return EntropyResponseRecord.model_validate(record)
+
+
+@router.get("/latest", summary="Most recent entropy response", responses=problem_responses(404))
+def get_latest_entropy_response(
+    session: DbSession, job_hash: JobHashQuery = ""
+) -> EntropyResponseRecord:
+    return EntropyResponseRecord.model_validate(service.latest_response(session, job_hash))
+
+
+@router.get("/history", summary="Entropy responses, newest first")
+def list_entropy_response_history(
+    session: DbSession, page: PageParams, window: TimeWindowParams, job_hash: JobHashQuery = ""
+) -> EntropyResponsePage:
+    records, next_cursor = service.response_history(session, job_hash, page, window)
+    return EntropyResponsePage(
+        items=[EntropyResponseRecord.model_validate(r) for r in records], next_cursor=next_cursor
+    )
+
+
+@router.get("/statistics", summary="Entropy response statistics")
+def get_entropy_response_statistics(
+    session: DbSession, job_hash: JobHashQuery = ""
+) -> ResponseStatistics:
+    return service.response_statistics(session, job_hash)
+
+
+@router.get("/{response_id}", summary="One entropy response", responses=problem_responses(404))
+def get_entropy_response(session: DbSession, response_id: Identifier) -> EntropyResponseRecord:
+    return EntropyResponseRecord.model_validate(service.get_response(session, response_id))

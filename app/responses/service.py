@@ -1,0 +1,125 @@
+"""Entropy responses: the check, and the response itself in one transaction."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from app.budget import rules as budget_rules
+from app.budget.repository import BudgetRepository
+from app.core.clock import Clock
+from app.core.locking import lock_jobs, lock_quarantine_revisits
+from app.core.pagination import PageRequest, TimeWindow
+from app.core.problems import NotFoundProblem
+from app.entropy.service import current_diversity
+from app.models import EntropyResponse
+from app.patterns.repository import PatternRepository
+from app.responses import rules
+from app.responses.repository import ResponseRepository
+from app.responses.schemas import ResponseConfig, ResponseStatistics, TriggerContext
+
+
+def check_response_needed(
+    session: Session, clock: Clock, job_hash: str, threshold: float, cooldown_seconds: int
+) -> rules.ResponseNeed:
+    last = ResponseRepository(session).latest(job_hash)
+    population = current_diversity(session)
+    return rules.evaluate_need(
+        last_response_at=None if last is None else last.recorded_at,
+        now=clock(),
+        cooldown_seconds=cooldown_seconds,
+        entropy=population.diversity_index if population.effective_pattern_count else None,
+        threshold=threshold,
+    )
+
+
+def trigger_response(
+    session: Session, clock: Clock, trigger: TriggerContext, config: ResponseConfig
+) -> EntropyResponse:
+    """Boost the budget and revisit quarantined patterns, as configured, and record it all."""
+    lock_jobs(session, [trigger.job_hash])
+    actions: list[str] = []
+    if config.boost_budget:
+        budgets = BudgetRepository(session)
+        predecessor = budgets.latest(trigger.job_hash)
+        decision = budget_rules.boost_for_response(
+            None if predecessor is None else predecessor.budget_value,
+            config.budget_boost_amount,
+            trigger.entropy_at_trigger,
+            trigger.threshold_used,
+            config.bounds,
+        )
+        budgets.append(
+            trigger.job_hash,
+            decision,
+            entropy_at_time=trigger.entropy_at_trigger,
+            predecessor=predecessor,
+            now=clock(),
+        )
+        actions.append("budget_boost")
+    revisited: list[str] = []
+    if config.revisit_quarantine and config.max_quarantine_revisits > 0:
+        lock_quarantine_revisits(session)
+        revisited = PatternRepository(session).revisit_quarantined(
+            config.max_quarantine_revisits, rules.REVISIT_REASON
+        )
+        if revisited:
+            actions.append("quarantine_revisit")
+    responses = ResponseRepository(session)
+    previous = responses.latest(trigger.job_hash)
+    now = clock()
+    return responses.add(
+        EntropyResponse(
+            id=str(uuid.uuid4()),
+            job_hash=trigger.job_hash,
+            recorded_at=now if previous is None else max(now, previous.recorded_at),
+            entropy_at_trigger=trigger.entropy_at_trigger,
+            threshold_used=trigger.threshold_used,
+            actions_taken=actions,
+            budget_boosted=config.boost_budget,
+            quarantine_revisits=len(revisited),
+            patterns_revisited=revisited,
+        )
+    )
+
+
+def latest_response(session: Session, job_hash: str | None) -> EntropyResponse:
+    response = ResponseRepository(session).latest(job_hash)
+    if response is None:
+        scope = f"job {job_hash!r}" if job_hash else "any job"
+        raise NotFoundProblem(f"No entropy response has been recorded for {scope}.")
+    return response
+
+
+def get_response(session: Session, response_id: str) -> EntropyResponse:
+    response = ResponseRepository(session).get(response_id)
+    if response is None:
+        raise NotFoundProblem(f"No entropy response {response_id!r}.")
+    return response
+
+
+def response_history(
+    session: Session, job_hash: str | None, page: PageRequest, window: TimeWindow
+) -> tuple[Sequence[EntropyResponse], str | None]:
+    return ResponseRepository(session).history(job_hash, page, window)
+
+
+def response_statistics(session: Session, job_hash: str | None) -> ResponseStatistics:
+    repository = ResponseRepository(session)
+    total, avg_entropy, boosts, revisits = repository.aggregates(job_hash)
+    if total == 0:
+        return ResponseStatistics(
+            total_responses=0,
+            avg_entropy_at_trigger=0.0,
+            budget_boosts=0,
+            quarantine_revisits=0,
+            last_response=None,
+        )
+    latest = repository.latest(job_hash)
+    return ResponseStatistics(
+        total_responses=total,
+        avg_entropy_at_trigger=avg_entropy or 0.0,
+        budget_boosts=boosts,
+        quarantine_revisits=revisits,
+        last_response=None if latest is None else latest.recorded_at,
+    )
