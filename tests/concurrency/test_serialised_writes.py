@@ -1,0 +1,95 @@
+"""Read-modify-write is serialised per job: concurrent writers never fork a budget chain and
+never revisit the same quarantined pattern twice."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+
+from app.models import ExplorationBudget
+
+BOOST = 0.001
+
+
+def boost(client: TestClient, job_hash: str) -> int:
+    response = client.post(
+        "/v1/budget/adjustments",
+        json={"job_hash": job_hash, "current_entropy": 0.0, "boost_amount": BOOST, "ceiling": 1.0},
+    )
+    return response.status_code
+
+
+def chain_of(engine: Engine, job_hash: str) -> list[ExplorationBudget]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ExplorationBudget)
+            .where(ExplorationBudget.job_hash == job_hash)
+            .order_by(ExplorationBudget.job_seq)
+        ).all()
+    return [ExplorationBudget(**row._mapping) for row in rows]
+
+
+def assert_unbroken_boost_chain(engine: Engine, job_hash: str, boosts: int) -> None:
+    """One initial record, then each boost derived from exactly the record before it."""
+    chain = chain_of(engine, job_hash)
+    assert [record.job_seq for record in chain] == list(range(1, boosts + 2))
+    assert chain[0].adjustment_type == "initial"
+    expected = chain[0].budget_value
+    for record in chain[1:]:
+        expected += BOOST
+        assert record.adjustment_type == "boost"
+        assert record.budget_value == expected
+    assert chain[-1].budget_value == pytest.approx(0.15 + boosts * BOOST, abs=1e-12)
+    times = [record.recorded_at for record in chain]
+    assert times == sorted(times)
+
+
+def test_concurrent_adjustments_of_one_job_from_many_threads_form_one_chain(
+    client: TestClient, engine: Engine
+) -> None:
+    boosts = 200
+    assert boost(client, "busy-job") == 201  # the initial record
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda _: boost(client, "busy-job"), range(boosts)))
+    assert statuses == [201] * boosts
+    assert_unbroken_boost_chain(engine, "busy-job", boosts)
+
+
+def test_concurrent_responses_never_revisit_the_same_pattern(client: TestClient) -> None:
+    quarantined = 12
+    for number in range(quarantined):
+        created = client.post(
+            "/v1/patterns",
+            json={
+                "id": f"p{number:02d}",
+                "pattern_type": "t",
+                "pattern_name": f"pattern {number}",
+                "quarantine_status": "quarantined",
+            },
+        )
+        assert created.status_code == 201
+
+    def trigger(job_number: int) -> list[str]:
+        response = client.post(
+            "/v1/entropy-responses",
+            json={
+                "trigger": {
+                    "job_hash": f"job-{job_number}",
+                    "entropy_at_trigger": 0.1,
+                    "threshold_used": 0.3,
+                },
+                "config": {"max_quarantine_revisits": 2},
+            },
+        )
+        assert response.status_code == 201
+        revisited: list[str] = response.json()["patterns_revisited"]
+        return revisited
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        revisited_per_response = list(pool.map(trigger, range(10)))
+
+    every_revisit = [p for revisited in revisited_per_response for p in revisited]
+    assert len(every_revisit) == len(set(every_revisit)) == quarantined
+    pending = client.get("/v1/patterns", params={"quarantine_status": "pending"}).json()
+    assert {p["id"] for p in pending["items"]} == set(every_revisit)
