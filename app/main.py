@@ -7,12 +7,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
+from app.alerts.router import router as alerts_router
 from app.budget.router import router as budget_router
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.entropy.router import router as entropy_router
+from app.jobs.router import router as jobs_router
 from app.patterns.router import applications_router
 from app.patterns.router import router as patterns_router
 from app.responses.router import router as responses_router
@@ -55,6 +57,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         entropy_router,
         patterns_router,
         applications_router,
+        jobs_router,
+        alerts_router,
     ):
         app.include_router(router)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Select, tuple_
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from app.core.problems import field_error, validation_problem
 
@@ -108,8 +108,8 @@ def keyset_page(
     session: Session,
     statement: Select[M],
     *,
-    at: InstrumentedAttribute[datetime],
-    seq: InstrumentedAttribute[int],
+    at: QueryableAttribute[datetime],
+    seq: QueryableAttribute[int],
     page: PageRequest,
     window: TimeWindow | None = None,
 ) -> tuple[Sequence[M], str | None]:
