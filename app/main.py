@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
@@ -11,6 +11,7 @@ from app.alerts.router import router as alerts_router
 from app.budget.router import router as budget_router
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
+from app.core.idempotency import IdempotentReplay
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.entropy.router import router as entropy_router
@@ -67,4 +68,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         return {"status": "ok"}
 
     install_problem_handlers(app)
+    app.add_exception_handler(IdempotentReplay, _replay)
     return app
+
+
+async def _replay(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    return exc.response()

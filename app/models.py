@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -119,6 +120,8 @@ class Pattern(Base):
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
     application_count: Mapped[int] = mapped_column(BigInteger, default=0)
     success_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    outcome_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """Applications whose outcome is known (success or failure), the exploit rate's denominator."""
 
 
 class PatternApplication(Base):
@@ -134,3 +137,50 @@ class PatternApplication(Base):
     retry_count_before: Mapped[int] = mapped_column(Integer)
     retry_count_after: Mapped[int] = mapped_column(Integer)
     grounding_confidence: Mapped[float | None] = mapped_column(Double)
+
+
+class JobPolicy(Base):
+    """A job's own policy; jobs without a row use the server defaults (settings)."""
+
+    __tablename__ = "job_policies"
+
+    job_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    floor: Mapped[float] = mapped_column(Double)
+    ceiling: Mapped[float] = mapped_column(Double)
+    decay_rate: Mapped[float] = mapped_column(Double)
+    boost_amount: Mapped[float] = mapped_column(Double)
+    entropy_threshold: Mapped[float] = mapped_column(Double)
+    initial_budget: Mapped[float] = mapped_column(Double)
+    response_enabled: Mapped[bool] = mapped_column(Boolean)
+    response_threshold: Mapped[float] = mapped_column(Double)
+    response_cooldown_seconds: Mapped[int] = mapped_column(Integer)
+    response_boost_budget: Mapped[bool] = mapped_column(Boolean)
+    response_revisit_quarantine: Mapped[bool] = mapped_column(Boolean)
+    response_max_quarantine_revisits: Mapped[int] = mapped_column(Integer)
+    response_budget_boost_amount: Mapped[float] = mapped_column(Double)
+
+
+class IdempotencyKey(Base):
+    """A POST's Idempotency-Key, claimed in the transaction of the write it guards.
+
+    The row is inserted before the work and completed with the response before the commit, so a
+    duplicate waits on the unique (caller, key) index and then replays the stored response.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("caller", "key"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    caller: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)

@@ -2,16 +2,15 @@
 
 import dataclasses
 
-from fastapi import APIRouter
-
 from app.alerts import rules
 from app.alerts.schemas import AlertReport, AlertState
 from app.budget.service import budget_statistics
 from app.core.db import DbSession
 from app.core.http import JobHashQuery
+from app.core.routing import service_router
 from app.entropy.service import current_diversity
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = service_router("/v1/alerts", "alerts")
 
 
 @router.get("", summary="Evaluate the alert rules")

@@ -1,6 +1,6 @@
 """HTTP shape of the exploration budget (seed: get/update/calculate/history/statistics)."""
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.budget import service
 from app.budget.schemas import (
@@ -14,9 +14,10 @@ from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import JobHashQuery, problem_responses, set_location
 from app.core.pagination import PageParams, TimeWindowParams
+from app.core.routing import service_router
 from app.core.schemas import Identifier
 
-router = APIRouter(prefix="/v1/budget", tags=["budget"])
+router = service_router("/v1/budget", "budget")
 
 
 @router.get("", summary="Current exploration budget", responses=problem_responses(404))

@@ -7,6 +7,7 @@ by the services (see `app.core.locking`).
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from app.core import idempotency
 from app.core.settings import Settings
 
 WRITE_TRANSACTION = "entropy_budget_write"
@@ -112,15 +114,30 @@ class Database:
         self.engine.dispose()
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_session(
+    request: Request,
+    idempotent: Annotated[
+        idempotency.RequestFingerprint | None, Depends(idempotency.request_fingerprint)
+    ],
+) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint succeeds, else rolled back.
 
     Used with scope="function" so the commit happens before the response is sent: a client
-    never sees a 2xx for a write that then failed to commit.
+    never sees a 2xx for a write that then failed to commit. A POST with an Idempotency-Key
+    claims it first, in this same transaction (see `app.core.idempotency`).
     """
     database: Database = request.app.state.database
     with database.session(write=request.method not in SAFE_METHODS) as session:
         try:
+            if idempotent is not None:
+                request.state.idempotency_claim = idempotency.claim(
+                    session,
+                    idempotency.caller_of(request),
+                    idempotent,
+                    now=request.app.state.clock(),
+                    ttl=timedelta(seconds=request.app.state.settings.idempotency_ttl_seconds),
+                )
+            request.state.db_session = session
             yield session
             session.commit()
         except BaseException:

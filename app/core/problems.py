@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_problem.handler import add_exception_handler, new_exception_handler
+from pydantic import ValidationError
 from rfc9457 import Problem, StatusProblem
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -34,6 +35,12 @@ class ConflictProblem(StatusProblem):
     type_ = "conflict"
     title = "Conflict"
     status = 409
+
+
+class PreconditionFailedProblem(StatusProblem):
+    type_ = "precondition-failed"
+    title = "Precondition failed"
+    status = 412
 
 
 class ValidationProblem(StatusProblem):
@@ -69,6 +76,15 @@ def validation_problem(errors: list[dict[str, Any]]) -> ValidationProblem:
     if len(errors) > 5:
         summary += f"; and {len(errors) - 5} more"
     return ValidationProblem(summary, errors=errors)
+
+
+def validation_problem_from(
+    error: ValidationError, prefix: Sequence[str | int]
+) -> ValidationProblem:
+    """A 422 for a model validated by the service rather than by FastAPI (e.g. merged policies)."""
+    return validation_problem(
+        [field_error((*prefix, *e["loc"]), e["msg"], e["type"]) for e in error.errors()]
+    )
 
 
 def _request_validation(

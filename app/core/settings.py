@@ -24,6 +24,22 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: int = Field(default=5, ge=1, le=60)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+
+    # Server defaults of the per-job policy (the seed's numbers), for jobs without their own.
+    policy_floor: float = Field(default=0.05, ge=0.0, le=1.0)
+    policy_ceiling: float = Field(default=0.50, ge=0.0, le=1.0)
+    policy_decay_rate: float = Field(default=0.95, gt=0.0, le=1.0)
+    policy_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
+    policy_entropy_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    policy_initial_budget: float = Field(default=0.15, ge=0.0, le=1.0)
+    policy_response_enabled: bool = True
+    policy_response_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    policy_response_cooldown_seconds: int = Field(default=3600, ge=0, le=31_536_000)
+    policy_response_boost_budget: bool = True
+    policy_response_revisit_quarantine: bool = True
+    policy_response_max_quarantine_revisits: int = Field(default=3, ge=0, le=100)
+    policy_response_budget_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
 
 
 @lru_cache(maxsize=1)

@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import problem_responses, set_location
 from app.core.pagination import PageParams, TimeWindowParams
+from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.entropy import service
 from app.entropy.schemas import (
@@ -17,7 +18,7 @@ from app.entropy.schemas import (
     SnapshotRequest,
 )
 
-router = APIRouter(prefix="/v1/pattern-entropy", tags=["pattern-entropy"])
+router = service_router("/v1/pattern-entropy", "pattern-entropy")
 
 AlertThreshold = Annotated[
     float | None,

@@ -1,23 +1,142 @@
-"""Jobs known to the service."""
+"""HTTP shape of jobs: listing, policy, readings and selections."""
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import Header, Request, Response, status
 
 from app.budget.schemas import BudgetRecord
+from app.core.clock import ClockDep
 from app.core.db import DbSession
+from app.core.http import problem_responses, set_location
 from app.core.pagination import PageParams
-from app.jobs.repository import JobRepository
-from app.jobs.schemas import JobPage, JobSummary
+from app.core.routing import service_router
+from app.core.schemas import Identifier
+from app.core.settings import Settings
+from app.jobs import service
+from app.jobs.schemas import (
+    JobPage,
+    JobSummary,
+    Policy,
+    PolicyChanges,
+    ReadingRequest,
+    ReadingResult,
+    SelectionRequest,
+    SelectionResult,
+)
+from app.responses.schemas import EntropyResponseRecord
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = service_router("/v1/jobs", "jobs")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 @router.get("", summary="Jobs with a budget, most recently active first")
 def list_jobs(session: DbSession, page: PageParams) -> JobPage:
-    records, next_cursor = JobRepository(session).latest_budgets(page)
+    records, next_cursor = service.list_jobs(session, page)
     return JobPage(
         items=[
             JobSummary(job_hash=record.job_hash, budget=BudgetRecord.model_validate(record))
             for record in records
         ],
         next_cursor=next_cursor,
+    )
+
+
+@router.get(
+    "/{job_hash}/policy",
+    summary="A job's policy (the server defaults when it has none)",
+    response_description="The policy; its version is in the ETag header.",
+)
+def get_job_policy(
+    session: DbSession, job_hash: Identifier, request: Request, response: Response
+) -> Policy:
+    policy, etag = service.get_policy(session, _settings(request), job_hash)
+    response.headers["ETag"] = etag
+    return policy
+
+
+@router.put(
+    "/{job_hash}/policy",
+    summary="Replace a job's policy",
+    responses=problem_responses(412),
+)
+def put_job_policy(
+    session: DbSession,
+    clock: ClockDep,
+    job_hash: Identifier,
+    body: PolicyChanges,
+    request: Request,
+    response: Response,
+    if_match: Annotated[
+        str | None,
+        Header(description="The ETag this change is based on; a stale one is a 412."),
+    ] = None,
+) -> Policy:
+    """Absent fields take the server defaults; floor <= initial_budget <= ceiling."""
+    policy, etag = service.put_policy(
+        session, _settings(request), clock, job_hash, body, if_match=if_match
+    )
+    response.headers["ETag"] = etag
+    return policy
+
+
+@router.post(
+    "/{job_hash}/entropy-readings",
+    status_code=status.HTTP_201_CREATED,
+    summary="Report one entropy measurement of a job",
+)
+def record_entropy_reading(
+    session: DbSession,
+    clock: ClockDep,
+    job_hash: Identifier,
+    body: ReadingRequest,
+    request: Request,
+    response: Response,
+) -> ReadingResult:
+    """In one transaction: adjust the budget under the job's policy, then check whether an
+    entropy response is due (the reading against the response threshold, and the job's
+    cooldown) and run it if so. Without `entropy`, the current pattern diversity is used."""
+    adjustment, entropy_response, check, budget = service.apply_reading(
+        session, _settings(request), clock, job_hash, body
+    )
+    set_location(request, response, "get_budget_record", record_id=adjustment.id)
+    return ReadingResult(
+        adjustment=BudgetRecord.model_validate(adjustment),
+        response=(
+            None
+            if entropy_response is None
+            else EntropyResponseRecord.model_validate(entropy_response)
+        ),
+        response_check=check,
+        budget=BudgetRecord.model_validate(budget),
+    )
+
+
+@router.post(
+    "/{job_hash}/selections",
+    status_code=status.HTTP_201_CREATED,
+    summary="Pick a pattern for the job, exploring at the rate of its budget",
+    responses=problem_responses(409),
+)
+def select_pattern(
+    session: DbSession,
+    clock: ClockDep,
+    job_hash: Identifier,
+    body: SelectionRequest,
+    request: Request,
+    response: Response,
+) -> SelectionResult:
+    """Explore (the least-applied eligible pattern) with probability equal to the job's
+    budget, else exploit (the best success rate among known outcomes); reproducible with
+    `seed`. The pick is recorded as an application with an unknown outcome, to be reported
+    with PATCH /v1/pattern-applications/{id}."""
+    pattern_id, application_id, mode, budget = service.select_pattern(
+        session, _settings(request), clock, job_hash, body
+    )
+    set_location(request, response, "get_pattern_application", application_id=application_id)
+    return SelectionResult(
+        pattern_id=pattern_id, application_id=application_id, mode=mode, budget_value=budget
     )

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from app.core.pagination import PageRequest, keyset_page
 from app.models import Pattern, PatternApplication
 
+SELECTABLE_STATUSES = ("pending", "validated")
+
 
 class PatternRepository:
     def __init__(self, session: Session) -> None:
@@ -39,11 +41,20 @@ class PatternRepository:
             self.session, statement, at=Pattern.last_seen, seq=Pattern.seq, page=page
         )
 
+    def candidates(self, pattern_ids: Collection[str] | None) -> list[Pattern]:
+        """Patterns a selection may pick (neither retired nor quarantined), optionally among ids."""
+        statement = select(Pattern).where(Pattern.quarantine_status.in_(SELECTABLE_STATUSES))
+        if pattern_ids is not None:
+            statement = statement.where(Pattern.id.in_(pattern_ids))
+        return list(self.session.scalars(statement.order_by(Pattern.id)))
+
     def application_counts(self) -> list[int]:
         """Maintained application count of every pattern, in id order (the scan's order)."""
         return list(self.session.scalars(select(Pattern.application_count).order_by(Pattern.id)))
 
-    def record_uses(self, pattern_id: str, *, uses: int, successes: int, seen_at: datetime) -> None:
+    def record_uses(
+        self, pattern_id: str, *, uses: int, successes: int, outcomes: int, seen_at: datetime
+    ) -> None:
         """Count applications in place (no read-modify-write) and move `last_seen` forward."""
         self.session.execute(
             update(Pattern)
@@ -51,6 +62,7 @@ class PatternRepository:
             .values(
                 application_count=Pattern.application_count + uses,
                 success_count=Pattern.success_count + successes,
+                outcome_count=Pattern.outcome_count + outcomes,
                 last_seen=case((Pattern.last_seen < seen_at, seen_at), else_=Pattern.last_seen),
             )
             .execution_options(synchronize_session=False)
@@ -96,8 +108,10 @@ class ApplicationRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, application_id: str) -> PatternApplication | None:
+    def get(self, application_id: str, *, for_update: bool = False) -> PatternApplication | None:
         statement = select(PatternApplication).where(PatternApplication.id == application_id)
+        if for_update:
+            statement = statement.with_for_update()
         return self.session.scalars(statement).first()
 
     def add_all(self, applications: Sequence[PatternApplication]) -> None:

@@ -2,18 +2,20 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import problem_responses, set_location
 from app.core.pagination import PageParams
+from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.patterns import service
 from app.patterns.schemas import (
     ApplicationBatch,
     ApplicationBatchCreate,
     ApplicationCreate,
+    ApplicationOutcome,
     ApplicationRecord,
     PatternCreate,
     PatternPage,
@@ -22,8 +24,8 @@ from app.patterns.schemas import (
     QuarantineStatus,
 )
 
-router = APIRouter(prefix="/v1/patterns", tags=["patterns"])
-applications_router = APIRouter(prefix="/v1/pattern-applications", tags=["patterns"])
+router = service_router("/v1/patterns", "patterns")
+applications_router = service_router("/v1/pattern-applications", "patterns")
 
 
 @router.post(
@@ -96,6 +98,18 @@ def record_pattern_applications(
     """All or nothing: an unknown pattern id anywhere in the batch is a 422 naming it."""
     applications = service.record_applications(session, clock, body)
     return ApplicationBatch(items=[ApplicationRecord.model_validate(a) for a in applications])
+
+
+@applications_router.patch(
+    "/{application_id}",
+    summary="Report the outcome of an application",
+    responses=problem_responses(404),
+)
+def report_pattern_application_outcome(
+    session: DbSession, application_id: Identifier, body: ApplicationOutcome
+) -> ApplicationRecord:
+    """Selections record applications with an unknown outcome; the caller reports it here."""
+    return ApplicationRecord.model_validate(service.report_outcome(session, application_id, body))
 
 
 @applications_router.get(

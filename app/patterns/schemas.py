@@ -79,6 +79,10 @@ class ApplicationBatchCreate(RequestBody):
     )
 
 
+class ApplicationOutcome(RequestBody):
+    pattern_led_to_success: bool | None
+
+
 class ApplicationRecord(Record):
     id: str
     pattern_id: str

@@ -17,6 +17,7 @@ from app.patterns.schemas import (
     ApplicationBatchCreate,
     ApplicationCreate,
     ApplicationFields,
+    ApplicationOutcome,
     PatternCreate,
     PatternStatusUpdate,
 )
@@ -41,6 +42,7 @@ def create_pattern(session: Session, clock: Clock, body: PatternCreate) -> Patte
         last_seen=now,
         application_count=0,
         success_count=0,
+        outcome_count=0,
     )
     try:
         return repository.add(pattern)
@@ -85,7 +87,7 @@ def record_application(
 ) -> PatternApplication:
     if PatternRepository(session).get(pattern_id) is None:
         raise NotFoundProblem(f"No pattern {pattern_id!r}.")
-    return _record(session, clock(), [(pattern_id, body)])[0]
+    return record(session, clock(), [(pattern_id, body)])[0]
 
 
 def record_applications(
@@ -105,7 +107,27 @@ def record_applications(
     ]
     if errors:
         raise validation_problem(errors)
-    return _record(session, clock(), [(item.pattern_id, item) for item in body.applications])
+    return record(session, clock(), [(item.pattern_id, item) for item in body.applications])
+
+
+def report_outcome(
+    session: Session, application_id: str, body: ApplicationOutcome
+) -> PatternApplication:
+    """Set (or correct) an application's outcome, keeping its pattern's counts in step."""
+    application = ApplicationRepository(session).get(application_id, for_update=True)
+    if application is None:
+        raise NotFoundProblem(f"No pattern application {application_id!r}.")
+    before, after = application.pattern_led_to_success, body.pattern_led_to_success
+    application.pattern_led_to_success = after
+    session.flush()
+    PatternRepository(session).record_uses(
+        application.pattern_id,
+        uses=0,
+        successes=int(after is True) - int(before is True),
+        outcomes=int(after is not None) - int(before is not None),
+        seen_at=application.applied_at,
+    )
+    return application
 
 
 def get_application(session: Session, application_id: str) -> PatternApplication:
@@ -115,9 +137,10 @@ def get_application(session: Session, application_id: str) -> PatternApplication
     return application
 
 
-def _record(
+def record(
     session: Session, applied_at: datetime, items: list[tuple[str, ApplicationFields]]
 ) -> list[PatternApplication]:
+    """Insert applications of existing patterns and count them on their patterns."""
     applications = [
         PatternApplication(
             id=str(uuid.uuid4()),
@@ -135,9 +158,16 @@ def _record(
     ApplicationRepository(session).add_all(applications)
     uses = Counter(pattern_id for pattern_id, _ in items)
     successes = Counter(pattern_id for pattern_id, f in items if f.pattern_led_to_success)
+    outcomes = Counter(
+        pattern_id for pattern_id, f in items if f.pattern_led_to_success is not None
+    )
     repository = PatternRepository(session)
     for pattern_id in sorted(uses):  # one lock order for every writer of pattern rows
         repository.record_uses(
-            pattern_id, uses=uses[pattern_id], successes=successes[pattern_id], seen_at=applied_at
+            pattern_id,
+            uses=uses[pattern_id],
+            successes=successes[pattern_id],
+            outcomes=outcomes[pattern_id],
+            seen_at=applied_at,
         )
     return applications

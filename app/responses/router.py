@@ -2,13 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.budget import rules as budget_rules
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import JobHashQuery, problem_responses, set_location
 from app.core.pagination import PageParams, TimeWindowParams
+from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.responses import rules, service
 from app.responses.schemas import (
@@ -19,7 +20,7 @@ from app.responses.schemas import (
     TriggerRequest,
 )
 
-router = APIRouter(prefix="/v1/entropy-responses", tags=["entropy-responses"])
+router = service_router("/v1/entropy-responses", "entropy-responses")
 
 
 @router.get("/check", summary="Is an entropy response needed for a job?")

@@ -1,0 +1,176 @@
+"""Idempotency-Key on POST requests (IETF draft "The Idempotency-Key HTTP Header Field").
+
+The key is claimed inside the request's own transaction, before the work: a row in
+`idempotency_keys` keyed by (caller, key). The response is written into that row before the
+commit, so the key and the records it guards become visible together, or not at all (a failed
+request leaves nothing behind and its retry runs again). A duplicate that arrives while the first
+is still running waits on the unique index (PostgreSQL) or the write lock (SQLite) and then
+replays the stored response; the same key with a different request is a 422.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.core.problems import field_error, validation_problem
+from app.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+ANONYMOUS_CALLER = "anonymous"
+STORED_HEADERS = ("location", "etag")
+
+
+@dataclass(frozen=True)
+class RequestFingerprint:
+    key: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    caller: str
+    key: str
+
+
+class IdempotentReplay(Exception):  # noqa: N818 (control flow: answers with the stored response)
+    """Raised instead of running a request whose key already holds a stored response."""
+
+    def __init__(self, status_code: int, body: bytes, headers: dict[str, str]) -> None:
+        super().__init__(status_code)
+        self.status_code = status_code
+        self.body = body
+        self.headers = headers
+
+    def response(self) -> Response:
+        return Response(
+            content=self.body,
+            status_code=self.status_code,
+            media_type="application/json",
+            headers={**self.headers, REPLAYED_HEADER: "true"},
+        )
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    """Method, path and the body as JSON (key order and whitespace do not matter)."""
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256(f"{method} {path}\n".encode())
+    digest.update(canonical)
+    return digest.hexdigest()
+
+
+async def request_fingerprint(request: Request) -> RequestFingerprint | None:
+    """The key and fingerprint of a POST carrying an Idempotency-Key; None otherwise."""
+    key = request.headers.get(HEADER)
+    if request.method != "POST" or key is None:
+        return None
+    if not KEY_PATTERN.fullmatch(key):
+        raise validation_problem(
+            [
+                field_error(
+                    ("header", HEADER), "must be 1-255 visible ASCII characters", "key_invalid"
+                )
+            ]
+        )
+    body = await request.body()
+    return RequestFingerprint(key, fingerprint(request.method, request.url.path, body))
+
+
+def caller_of(request: Request) -> str:
+    """Keys are scoped to the caller: its API key, or anonymous when the service runs open."""
+    caller: str = getattr(request.state, "caller", ANONYMOUS_CALLER)
+    return caller
+
+
+def claim(
+    session: Session, caller: str, request: RequestFingerprint, now: datetime, ttl: timedelta
+) -> Claim:
+    """Claim the key for this transaction, or raise the replay of the request that holds it."""
+    while True:
+        stored = session.scalars(
+            select(IdempotencyKey).where(
+                IdempotencyKey.caller == caller, IdempotencyKey.key == request.key
+            )
+        ).first()
+        if stored is not None and stored.expires_at <= now:
+            session.execute(delete(IdempotencyKey).where(IdempotencyKey.seq == stored.seq))
+            stored = None
+        if stored is not None:
+            raise _replay_of(stored, request)
+        if _insert_claim(session, caller, request, now, ttl):
+            return Claim(caller, request.key)
+        # Another transaction claimed the key and committed while we waited: replay it.
+
+
+def complete(session: Session, claim: Claim, response: Response) -> None:
+    """Store the response with the claim; only a successful response is kept for replays."""
+    this_key = (IdempotencyKey.caller == claim.caller, IdempotencyKey.key == claim.key)
+    if not 200 <= response.status_code < 300:
+        session.execute(delete(IdempotencyKey).where(*this_key))
+        return
+    headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+    session.execute(
+        update(IdempotencyKey)
+        .where(*this_key)
+        .values(
+            status_code=response.status_code,
+            response_body=bytes(response.body),
+            response_headers=headers,
+        )
+    )
+
+
+def purge_expired(session: Session, now: datetime) -> int:
+    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _insert_claim(
+    session: Session, caller: str, request: RequestFingerprint, now: datetime, ttl: timedelta
+) -> bool:
+    values: dict[str, Any] = {
+        "caller": caller,
+        "key": request.key,
+        "fingerprint": request.digest,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        statement = postgresql_insert(IdempotencyKey).values(values).on_conflict_do_nothing()
+        result = session.execute(statement.returning(IdempotencyKey.seq))
+    else:
+        sqlite_statement = sqlite_insert(IdempotencyKey).values(values).on_conflict_do_nothing()
+        result = session.execute(sqlite_statement.returning(IdempotencyKey.seq))
+    return result.first() is not None
+
+
+def _replay_of(stored: IdempotencyKey, request: RequestFingerprint) -> Exception:
+    if stored.fingerprint != request.digest:
+        return validation_problem(
+            [
+                field_error(
+                    ("header", HEADER),
+                    "this key was already used with a different request",
+                    "key_reused",
+                )
+            ]
+        )
+    if stored.status_code is None or stored.response_body is None:
+        raise RuntimeError("an idempotency key was committed without its response")
+    return IdempotentReplay(stored.status_code, stored.response_body, stored.response_headers or {})

@@ -1,0 +1,34 @@
+"""The route class every router uses: it stores a POST's response with its idempotency claim
+before the request's transaction commits."""
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.core import idempotency
+
+
+class ServiceRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_and_record(request: Request) -> Response:
+            response = await handle(request)
+            claim: idempotency.Claim | None = getattr(request.state, "idempotency_claim", None)
+            if claim is not None:
+                # Still inside the request's transaction: the session commits after this.
+                await run_in_threadpool(
+                    idempotency.complete, request.state.db_session, claim, response
+                )
+            return response
+
+        return handle_and_record
+
+
+def service_router(prefix: str, tag: str) -> APIRouter:
+    return APIRouter(prefix=prefix, tags=[tag], route_class=ServiceRoute)

@@ -1,0 +1,198 @@
+"""The orchestrator path: per-job policy, readings and selections, each one transaction."""
+
+import random
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from app.budget import rules as budget_rules
+from app.budget.repository import BudgetRepository
+from app.core.clock import Clock
+from app.core.locking import lock_jobs
+from app.core.pagination import PageRequest
+from app.core.problems import (
+    ConflictProblem,
+    PreconditionFailedProblem,
+    field_error,
+    validation_problem,
+)
+from app.core.settings import Settings
+from app.entropy.service import current_diversity
+from app.jobs import rules
+from app.jobs.repository import JobRepository, PolicyRepository, policy_of
+from app.jobs.schemas import (
+    Policy,
+    PolicyChanges,
+    ReadingCheck,
+    ReadingRequest,
+    SelectionRequest,
+)
+from app.models import EntropyResponse, ExplorationBudget
+from app.patterns import service as patterns
+from app.patterns.repository import PatternRepository
+from app.patterns.schemas import ApplicationCreate
+from app.responses import rules as response_rules
+from app.responses.repository import ResponseRepository
+from app.responses.schemas import TriggerContext
+from app.responses.service import trigger_response
+
+
+def list_jobs(
+    session: Session, page: PageRequest
+) -> tuple[Sequence[ExplorationBudget], str | None]:
+    return JobRepository(session).latest_budgets(page)
+
+
+def get_policy(session: Session, settings: Settings, job_hash: str) -> tuple[Policy, str]:
+    """The job's policy and its ETag; the server defaults (version 0) when it has none."""
+    row = PolicyRepository(session).get(job_hash)
+    if row is None:
+        policy = rules.default_policy(settings)
+        return policy, rules.policy_etag(0, policy)
+    policy = policy_of(row)
+    return policy, rules.policy_etag(row.version, policy)
+
+
+def put_policy(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    job_hash: str,
+    changes: PolicyChanges,
+    *,
+    if_match: str | None,
+) -> tuple[Policy, str]:
+    """Replace the whole policy (absent fields take the server defaults)."""
+    lock_jobs(session, [job_hash])
+    repository = PolicyRepository(session)
+    _current, current_etag = get_policy(session, settings, job_hash)
+    if not rules.if_match_allows(if_match, current_etag):
+        raise PreconditionFailedProblem(
+            f"The policy of {job_hash!r} is now {current_etag}; fetch it and retry."
+        )
+    policy = changes.apply_to(rules.default_policy(settings), location=("body",))
+    row = repository.save(job_hash, policy, previous=repository.get(job_hash), now=clock())
+    return policy, rules.policy_etag(row.version, policy)
+
+
+def apply_reading(
+    session: Session, settings: Settings, clock: Clock, job_hash: str, body: ReadingRequest
+) -> tuple[ExplorationBudget, EntropyResponse | None, ReadingCheck, ExplorationBudget]:
+    """Adjust the budget to one measurement, then run the job's automatic response if due."""
+    lock_jobs(session, [job_hash])
+    policy, _etag = get_policy(session, settings, job_hash)
+    if body.policy is not None:
+        policy = body.policy.apply_to(policy, location=("body", "policy"))
+    entropy = body.entropy if body.entropy is not None else _measured_diversity(session)
+
+    budgets = BudgetRepository(session)
+    predecessor = budgets.latest(job_hash)
+    adjustment = budgets.append(
+        job_hash,
+        budget_rules.adjust_for_entropy(
+            None if predecessor is None else predecessor.budget_value,
+            entropy,
+            rules.adjustment_policy(policy),
+        ),
+        entropy_at_time=entropy,
+        predecessor=predecessor,
+        now=clock(),
+    )
+    if not policy.response.enabled:
+        check = ReadingCheck(
+            needs_response=False,
+            reason="Entropy responses are disabled for this job",
+            status="disabled",
+        )
+        return adjustment, None, check, adjustment
+
+    last_response = ResponseRepository(session).latest(job_hash)
+    need = response_rules.evaluate_need(
+        last_response_at=None if last_response is None else last_response.recorded_at,
+        now=clock(),
+        cooldown_seconds=policy.response.cooldown_seconds,
+        entropy=entropy,
+        threshold=policy.response.threshold,
+    )
+    check = ReadingCheck(needs_response=need.needs_response, reason=need.reason, status=need.status)
+    if not need.needs_response:
+        return adjustment, None, check, adjustment
+    response = trigger_response(
+        session,
+        clock,
+        TriggerContext(
+            job_hash=job_hash,
+            entropy_at_trigger=entropy,
+            threshold_used=policy.response.threshold,
+        ),
+        rules.response_config(policy),
+    )
+    budget = budgets.latest(job_hash)
+    assert budget is not None
+    return adjustment, response, check, budget
+
+
+def select_pattern(
+    session: Session, settings: Settings, clock: Clock, job_hash: str, body: SelectionRequest
+) -> tuple[str, str, rules.SelectionMode, float]:
+    """Pick a pattern with the job's budget as the exploration probability, and record it."""
+    latest = BudgetRepository(session).latest(job_hash)
+    if latest is not None:
+        budget = latest.budget_value
+    else:
+        budget = get_policy(session, settings, job_hash)[0].initial_budget
+
+    repository = PatternRepository(session)
+    if body.candidates is not None:
+        wanted = list(dict.fromkeys(body.candidates))
+        known = repository.existing_ids(wanted)
+        unknown = [
+            field_error(
+                ("body", "candidates", index), f"unknown pattern {pattern_id!r}", "pattern_unknown"
+            )
+            for index, pattern_id in enumerate(body.candidates)
+            if pattern_id not in known
+        ]
+        if unknown:
+            raise validation_problem(unknown)
+    eligible = repository.candidates(body.candidates)
+    if not eligible:
+        raise ConflictProblem(
+            "No eligible pattern: every candidate is retired or quarantined, or none exists."
+        )
+    chosen, mode = rules.choose(
+        [
+            rules.Candidate(p.id, p.application_count, p.success_count, p.outcome_count)
+            for p in eligible
+        ],
+        budget,
+        random.Random(body.seed),
+    )
+    application = patterns.record(
+        session,
+        clock(),
+        [
+            (
+                chosen.pattern_id,
+                ApplicationCreate(
+                    execution_id=body.execution_id, job_hash=job_hash, pattern_led_to_success=None
+                ),
+            )
+        ],
+    )[0]
+    return chosen.pattern_id, application.id, mode, budget
+
+
+def _measured_diversity(session: Session) -> float:
+    population = current_diversity(session)
+    if population.effective_pattern_count == 0:
+        raise validation_problem(
+            [
+                field_error(
+                    ("body", "entropy"),
+                    "no entropy given and no pattern applications to measure diversity from",
+                    "entropy_unavailable",
+                )
+            ]
+        )
+    return population.diversity_index
