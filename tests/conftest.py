@@ -21,6 +21,8 @@ TABLES_CHILD_FIRST = (
     "entropy_responses",
     "exploration_budget",
     "pattern_entropy_history",
+    "job_policies",
+    "idempotency_keys",
 )
 
 
