@@ -1,15 +1,23 @@
 """Queries on `exploration_budget`."""
 
-import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from app.budget.rules import BudgetDecision
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
 from app.models import ExplorationBudget
+
+
+@dataclass
+class BudgetTip:
+    """Where a job's budget chain ends: the latest record's position, value and time."""
+
+    job_seq: int
+    budget_value: float
+    recorded_at: datetime
 
 
 class BudgetRepository:
@@ -34,33 +42,23 @@ class BudgetRepository:
             select(ExplorationBudget).where(ExplorationBudget.id == record_id)
         ).first()
 
-    def append(
-        self,
-        job_hash: str,
-        decision: BudgetDecision,
-        *,
-        entropy_at_time: float | None,
-        predecessor: ExplorationBudget | None,
-        now: datetime,
-    ) -> ExplorationBudget:
-        """Add the record that follows `predecessor`; the caller holds the job's lock.
-
-        Its time never precedes its predecessor's, so "most recent" and the chain agree even if
-        the clock steps back or replicas' clocks disagree.
-        """
-        record = ExplorationBudget(
-            id=str(uuid.uuid4()),
-            job_hash=job_hash,
-            job_seq=1 if predecessor is None else predecessor.job_seq + 1,
-            recorded_at=now if predecessor is None else max(now, predecessor.recorded_at),
-            budget_value=decision.budget_value,
-            entropy_at_time=entropy_at_time,
-            adjustment_type=decision.adjustment_type,
-            adjustment_reason=decision.adjustment_reason,
+    def tips(self, job_hashes: Iterable[str]) -> dict[str, BudgetTip | None]:
+        """The tip of each job's chain (None: no record yet)."""
+        statement = (
+            select(
+                ExplorationBudget.job_seq,
+                ExplorationBudget.budget_value,
+                ExplorationBudget.recorded_at,
+            )
+            .where(ExplorationBudget.job_hash == bindparam("job_hash"))
+            .order_by(ExplorationBudget.recorded_at.desc(), ExplorationBudget.seq.desc())
+            .limit(1)
         )
-        self.session.add(record)
-        self.session.flush()
-        return record
+        tips: dict[str, BudgetTip | None] = {}
+        for job_hash in job_hashes:
+            row = self.session.execute(statement, {"job_hash": job_hash}).first()
+            tips[job_hash] = None if row is None else BudgetTip(*row)
+        return tips
 
     def history(
         self, job_hash: str | None, page: PageRequest, window: TimeWindow

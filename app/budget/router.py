@@ -52,7 +52,7 @@ def set_budget(
 ) -> BudgetRecord:
     """Record a budget value; outside floor..ceiling it is clamped and relabelled."""
     record = service.set_budget(session, clock, body)
-    set_location(request, response, "get_budget_record", record_id=record.id)
+    set_location(request, response, "get_budget_record", record_id=record["id"])
     return BudgetRecord.model_validate(record)
 
 
@@ -68,5 +68,5 @@ def adjust_budget(
 ) -> BudgetRecord:
     """Initial budget on a job's first reading; then boost below the threshold, else decay."""
     record = service.adjust_budget(session, clock, body)
-    set_location(request, response, "get_budget_record", record_id=record.id)
+    set_location(request, response, "get_budget_record", record_id=record["id"])
     return BudgetRecord.model_validate(record)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from app.budget import rules
+from app.budget.chains import BudgetChains, BudgetRow
 from app.budget.repository import BudgetRepository
 from app.budget.schemas import BudgetAdjustmentRequest, BudgetStatistics, BudgetUpdate
 from app.core.clock import Clock
@@ -14,40 +15,32 @@ from app.core.problems import NotFoundProblem
 from app.models import ExplorationBudget
 
 
-def set_budget(session: Session, clock: Clock, body: BudgetUpdate) -> ExplorationBudget:
-    repository = BudgetRepository(session)
+def set_budget(session: Session, clock: Clock, body: BudgetUpdate) -> BudgetRow:
     lock_jobs(session, [body.job_hash])
-    predecessor = repository.latest(body.job_hash)
-    decision = rules.enforce_bounds(
-        body.budget_value, body.adjustment_type, body.adjustment_reason, body.bounds
-    )
-    return repository.append(
+    chains = BudgetChains(session, [body.job_hash])
+    record = chains.append(
         body.job_hash,
-        decision,
+        rules.enforce_bounds(
+            body.budget_value, body.adjustment_type, body.adjustment_reason, body.bounds
+        ),
         entropy_at_time=body.entropy_at_time,
-        predecessor=predecessor,
         now=clock(),
     )
+    chains.flush()
+    return record
 
 
-def adjust_budget(
-    session: Session, clock: Clock, body: BudgetAdjustmentRequest
-) -> ExplorationBudget:
-    repository = BudgetRepository(session)
+def adjust_budget(session: Session, clock: Clock, body: BudgetAdjustmentRequest) -> BudgetRow:
     lock_jobs(session, [body.job_hash])
-    predecessor = repository.latest(body.job_hash)
-    decision = rules.adjust_for_entropy(
-        None if predecessor is None else predecessor.budget_value,
-        body.current_entropy,
-        body.policy,
-    )
-    return repository.append(
+    chains = BudgetChains(session, [body.job_hash])
+    record = chains.append(
         body.job_hash,
-        decision,
+        rules.adjust_for_entropy(chains.current(body.job_hash), body.current_entropy, body.policy),
         entropy_at_time=body.current_entropy,
-        predecessor=predecessor,
         now=clock(),
     )
+    chains.flush()
+    return record
 
 
 def current_budget(session: Session, job_hash: str | None) -> ExplorationBudget:

@@ -47,6 +47,13 @@ class PolicyRepository:
     def get(self, job_hash: str) -> JobPolicy | None:
         return self.session.get(JobPolicy, job_hash)
 
+    def effective(self, job_hashes: list[str], defaults: Policy) -> dict[str, Policy]:
+        """Each job's own policy, or the defaults for jobs without one."""
+        rows = self.session.scalars(select(JobPolicy).where(JobPolicy.job_hash.in_(job_hashes)))
+        policies = dict.fromkeys(job_hashes, defaults)
+        policies.update({row.job_hash: policy_of(row) for row in rows})
+        return policies
+
     def save(
         self, job_hash: str, policy: Policy, *, previous: JobPolicy | None, now: datetime
     ) -> JobPolicy:

@@ -9,10 +9,12 @@ from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import problem_responses, set_location
 from app.core.pagination import PageParams
+from app.core.problems import ValidationProblem
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.core.settings import Settings
 from app.jobs import service
+from app.jobs.readings import Reading, apply_readings
 from app.jobs.schemas import (
     JobPage,
     JobSummary,
@@ -23,7 +25,6 @@ from app.jobs.schemas import (
     SelectionRequest,
     SelectionResult,
 )
-from app.responses.schemas import EntropyResponseRecord
 
 router = service_router("/v1/jobs", "jobs")
 
@@ -99,20 +100,12 @@ def record_entropy_reading(
     """In one transaction: adjust the budget under the job's policy, then check whether an
     entropy response is due (the reading against the response threshold, and the job's
     cooldown) and run it if so. Without `entropy`, the current pattern diversity is used."""
-    adjustment, entropy_response, check, budget = service.apply_reading(
-        session, _settings(request), clock, job_hash, body
-    )
-    set_location(request, response, "get_budget_record", record_id=adjustment.id)
-    return ReadingResult(
-        adjustment=BudgetRecord.model_validate(adjustment),
-        response=(
-            None
-            if entropy_response is None
-            else EntropyResponseRecord.model_validate(entropy_response)
-        ),
-        response_check=check,
-        budget=BudgetRecord.model_validate(budget),
-    )
+    reading = Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy)
+    outcome = apply_readings(session, _settings(request), clock, [reading])[0]
+    if isinstance(outcome, ValidationProblem):
+        raise outcome
+    set_location(request, response, "get_budget_record", record_id=outcome.adjustment.id)
+    return outcome
 
 
 @router.post(

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from app.budget import rules as budget_rules
 from app.budget.repository import BudgetRepository
 from app.core.clock import Clock
 from app.core.locking import lock_jobs
@@ -17,24 +16,17 @@ from app.core.problems import (
     validation_problem,
 )
 from app.core.settings import Settings
-from app.entropy.service import current_diversity
 from app.jobs import rules
 from app.jobs.repository import JobRepository, PolicyRepository, policy_of
 from app.jobs.schemas import (
     Policy,
     PolicyChanges,
-    ReadingCheck,
-    ReadingRequest,
     SelectionRequest,
 )
-from app.models import EntropyResponse, ExplorationBudget
+from app.models import ExplorationBudget
 from app.patterns import service as patterns
 from app.patterns.repository import PatternRepository
 from app.patterns.schemas import ApplicationCreate
-from app.responses import rules as response_rules
-from app.responses.repository import ResponseRepository
-from app.responses.schemas import TriggerContext
-from app.responses.service import trigger_response
 
 
 def list_jobs(
@@ -73,63 +65,6 @@ def put_policy(
     policy = changes.apply_to(rules.default_policy(settings), location=("body",))
     row = repository.save(job_hash, policy, previous=repository.get(job_hash), now=clock())
     return policy, rules.policy_etag(row.version, policy)
-
-
-def apply_reading(
-    session: Session, settings: Settings, clock: Clock, job_hash: str, body: ReadingRequest
-) -> tuple[ExplorationBudget, EntropyResponse | None, ReadingCheck, ExplorationBudget]:
-    """Adjust the budget to one measurement, then run the job's automatic response if due."""
-    lock_jobs(session, [job_hash])
-    policy, _etag = get_policy(session, settings, job_hash)
-    if body.policy is not None:
-        policy = body.policy.apply_to(policy, location=("body", "policy"))
-    entropy = body.entropy if body.entropy is not None else _measured_diversity(session)
-
-    budgets = BudgetRepository(session)
-    predecessor = budgets.latest(job_hash)
-    adjustment = budgets.append(
-        job_hash,
-        budget_rules.adjust_for_entropy(
-            None if predecessor is None else predecessor.budget_value,
-            entropy,
-            rules.adjustment_policy(policy),
-        ),
-        entropy_at_time=entropy,
-        predecessor=predecessor,
-        now=clock(),
-    )
-    if not policy.response.enabled:
-        check = ReadingCheck(
-            needs_response=False,
-            reason="Entropy responses are disabled for this job",
-            status="disabled",
-        )
-        return adjustment, None, check, adjustment
-
-    last_response = ResponseRepository(session).latest(job_hash)
-    need = response_rules.evaluate_need(
-        last_response_at=None if last_response is None else last_response.recorded_at,
-        now=clock(),
-        cooldown_seconds=policy.response.cooldown_seconds,
-        entropy=entropy,
-        threshold=policy.response.threshold,
-    )
-    check = ReadingCheck(needs_response=need.needs_response, reason=need.reason, status=need.status)
-    if not need.needs_response:
-        return adjustment, None, check, adjustment
-    response = trigger_response(
-        session,
-        clock,
-        TriggerContext(
-            job_hash=job_hash,
-            entropy_at_trigger=entropy,
-            threshold_used=policy.response.threshold,
-        ),
-        rules.response_config(policy),
-    )
-    budget = budgets.latest(job_hash)
-    assert budget is not None
-    return adjustment, response, check, budget
 
 
 def select_pattern(
@@ -181,18 +116,3 @@ def select_pattern(
         ],
     )[0]
     return chosen.pattern_id, application.id, mode, budget
-
-
-def _measured_diversity(session: Session) -> float:
-    population = current_diversity(session)
-    if population.effective_pattern_count == 0:
-        raise validation_problem(
-            [
-                field_error(
-                    ("body", "entropy"),
-                    "no entropy given and no pattern applications to measure diversity from",
-                    "entropy_unavailable",
-                )
-            ]
-        )
-    return population.diversity_index

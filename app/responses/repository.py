@@ -1,8 +1,9 @@
 """Queries on `entropy_responses`."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
@@ -25,14 +26,22 @@ class ResponseRepository:
         )
         return self.session.scalars(statement.limit(1)).first()
 
+    def last_times(self, job_hashes: Iterable[str]) -> dict[str, datetime | None]:
+        """When each job's most recent response was recorded (None: never)."""
+        statement = (
+            select(EntropyResponse.recorded_at)
+            .where(EntropyResponse.job_hash == bindparam("job_hash"))
+            .order_by(EntropyResponse.recorded_at.desc(), EntropyResponse.seq.desc())
+            .limit(1)
+        )
+        return {
+            job_hash: self.session.execute(statement, {"job_hash": job_hash}).scalar()
+            for job_hash in job_hashes
+        }
+
     def get(self, response_id: str) -> EntropyResponse | None:
         statement = select(EntropyResponse).where(EntropyResponse.id == response_id)
         return self.session.scalars(statement).first()
-
-    def add(self, response: EntropyResponse) -> EntropyResponse:
-        self.session.add(response)
-        self.session.flush()
-        return response
 
     def history(
         self, job_hash: str | None, page: PageRequest, window: TimeWindow

@@ -51,7 +51,7 @@ def trigger_entropy_response(
     """Boost the job's budget and send quarantined patterns back to pending, in one transaction.
     It does not consult the cooldown: that is the check's job."""
     record = service.trigger_response(session, clock, body.trigger, body.config)
-    set_location(request, response, "get_entropy_response", response_id=record.id)
+    set_location(request, response, "get_entropy_response", response_id=record["id"])
     return EntropyResponseRecord.model_validate(record)
 
 

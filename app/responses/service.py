@@ -1,12 +1,12 @@
 """Entropy responses: the check, and the response itself in one transaction."""
 
-import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from app.budget import rules as budget_rules
-from app.budget.repository import BudgetRepository
+from app.budget.chains import BudgetChains, BudgetRow
 from app.core.clock import Clock
 from app.core.locking import lock_jobs, lock_quarantine_revisits
 from app.core.pagination import PageRequest, TimeWindow
@@ -15,6 +15,7 @@ from app.entropy.service import current_diversity
 from app.models import EntropyResponse
 from app.patterns.repository import PatternRepository
 from app.responses import rules
+from app.responses.chains import ResponseChains, ResponseRow
 from app.responses.repository import ResponseRepository
 from app.responses.schemas import ResponseConfig, ResponseStatistics, TriggerContext
 
@@ -33,28 +34,31 @@ def check_response_needed(
     )
 
 
-def trigger_response(
-    session: Session, clock: Clock, trigger: TriggerContext, config: ResponseConfig
-) -> EntropyResponse:
-    """Boost the budget and revisit quarantined patterns, as configured, and record it all."""
-    lock_jobs(session, [trigger.job_hash])
+def respond(
+    session: Session,
+    budgets: BudgetChains,
+    responses: ResponseChains,
+    *,
+    trigger: TriggerContext,
+    config: ResponseConfig,
+    now: datetime,
+) -> tuple[ResponseRow, BudgetRow | None]:
+    """One entropy response on chains whose job is locked: boost the budget and revisit
+    quarantined patterns, as configured. Returns the response and its budget record."""
     actions: list[str] = []
+    boost: BudgetRow | None = None
     if config.boost_budget:
-        budgets = BudgetRepository(session)
-        predecessor = budgets.latest(trigger.job_hash)
-        decision = budget_rules.boost_for_response(
-            None if predecessor is None else predecessor.budget_value,
-            config.budget_boost_amount,
-            trigger.entropy_at_trigger,
-            trigger.threshold_used,
-            config.bounds,
-        )
-        budgets.append(
+        boost = budgets.append(
             trigger.job_hash,
-            decision,
+            budget_rules.boost_for_response(
+                budgets.current(trigger.job_hash),
+                config.budget_boost_amount,
+                trigger.entropy_at_trigger,
+                trigger.threshold_used,
+                config.bounds,
+            ),
             entropy_at_time=trigger.entropy_at_trigger,
-            predecessor=predecessor,
-            now=clock(),
+            now=now,
         )
         actions.append("budget_boost")
     revisited: list[str] = []
@@ -65,22 +69,31 @@ def trigger_response(
         )
         if revisited:
             actions.append("quarantine_revisit")
-    responses = ResponseRepository(session)
-    previous = responses.latest(trigger.job_hash)
-    now = clock()
-    return responses.add(
-        EntropyResponse(
-            id=str(uuid.uuid4()),
-            job_hash=trigger.job_hash,
-            recorded_at=now if previous is None else max(now, previous.recorded_at),
-            entropy_at_trigger=trigger.entropy_at_trigger,
-            threshold_used=trigger.threshold_used,
-            actions_taken=actions,
-            budget_boosted=config.boost_budget,
-            quarantine_revisits=len(revisited),
-            patterns_revisited=revisited,
-        )
+    response = responses.append(
+        trigger.job_hash,
+        entropy_at_trigger=trigger.entropy_at_trigger,
+        threshold_used=trigger.threshold_used,
+        actions_taken=actions,
+        budget_boosted=config.boost_budget,
+        patterns_revisited=revisited,
+        now=now,
     )
+    return response, boost
+
+
+def trigger_response(
+    session: Session, clock: Clock, trigger: TriggerContext, config: ResponseConfig
+) -> ResponseRow:
+    """An explicit response; it does not consult the cooldown (that is the check's job)."""
+    lock_jobs(session, [trigger.job_hash])
+    budgets = BudgetChains(session, [trigger.job_hash])
+    responses = ResponseChains(session, [trigger.job_hash])
+    response, _boost = respond(
+        session, budgets, responses, trigger=trigger, config=config, now=clock()
+    )
+    budgets.flush()
+    responses.flush()
+    return response
 
 
 def latest_response(session: Session, job_hash: str | None) -> EntropyResponse:

@@ -1,0 +1,72 @@
+"""The budget chains of some jobs inside one transaction: their tips, and new records.
+
+Every writer of budget records (direct updates, adjustments, responses, readings, one at a
+time or in a batch) appends through this class, so a record always follows its job's true tip:
+`job_seq` one higher, a time never before the tip's. The caller holds the jobs' locks; the new
+records are inserted together by `flush`.
+"""
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TypedDict
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from app.budget.repository import BudgetRepository, BudgetTip
+from app.budget.rules import BudgetDecision
+from app.models import ExplorationBudget
+
+
+class BudgetRow(TypedDict):
+    id: str
+    job_hash: str
+    job_seq: int
+    recorded_at: datetime
+    budget_value: float
+    entropy_at_time: float | None
+    adjustment_type: str
+    adjustment_reason: str | None
+
+
+class BudgetChains:
+    def __init__(self, session: Session, job_hashes: Iterable[str]) -> None:
+        self._session = session
+        self._tips: dict[str, BudgetTip | None] = BudgetRepository(session).tips(job_hashes)
+        self._pending: list[BudgetRow] = []
+
+    def current(self, job_hash: str) -> float | None:
+        tip = self._tips[job_hash]
+        return None if tip is None else tip.budget_value
+
+    def append(
+        self,
+        job_hash: str,
+        decision: BudgetDecision,
+        *,
+        entropy_at_time: float | None,
+        now: datetime,
+    ) -> BudgetRow:
+        """The job's next record (the row to insert, which is also the API's record)."""
+        tip = self._tips[job_hash]
+        recorded_at = now if tip is None else max(now, tip.recorded_at)
+        record: BudgetRow = {
+            "id": str(uuid.uuid4()),
+            "job_hash": job_hash,
+            "job_seq": 1 if tip is None else tip.job_seq + 1,
+            "recorded_at": recorded_at,
+            "budget_value": decision.budget_value,
+            "entropy_at_time": entropy_at_time,
+            "adjustment_type": decision.adjustment_type,
+            "adjustment_reason": decision.adjustment_reason,
+        }
+        self._tips[job_hash] = BudgetTip(record["job_seq"], decision.budget_value, recorded_at)
+        self._pending.append(record)
+        return record
+
+    def flush(self) -> None:
+        """Insert the appended records, in the order they were appended."""
+        if self._pending:
+            self._session.execute(insert(ExplorationBudget), self._pending)
+            self._pending = []

@@ -1,0 +1,67 @@
+"""The entropy-response chains of some jobs inside one transaction: when each last responded,
+and the responses recorded since (inserted together by `flush`). The caller holds the locks."""
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TypedDict
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from app.models import EntropyResponse
+from app.responses.repository import ResponseRepository
+
+
+class ResponseRow(TypedDict):
+    id: str
+    job_hash: str
+    recorded_at: datetime
+    entropy_at_trigger: float
+    threshold_used: float
+    actions_taken: list[str]
+    budget_boosted: bool
+    quarantine_revisits: int
+    patterns_revisited: list[str]
+
+
+class ResponseChains:
+    def __init__(self, session: Session, job_hashes: Iterable[str]) -> None:
+        self._session = session
+        self._last: dict[str, datetime | None] = ResponseRepository(session).last_times(job_hashes)
+        self._pending: list[ResponseRow] = []
+
+    def last_response_at(self, job_hash: str) -> datetime | None:
+        return self._last[job_hash]
+
+    def append(
+        self,
+        job_hash: str,
+        *,
+        entropy_at_trigger: float,
+        threshold_used: float,
+        actions_taken: list[str],
+        budget_boosted: bool,
+        patterns_revisited: list[str],
+        now: datetime,
+    ) -> ResponseRow:
+        last = self._last[job_hash]
+        row: ResponseRow = {
+            "id": str(uuid.uuid4()),
+            "job_hash": job_hash,
+            "recorded_at": now if last is None else max(now, last),
+            "entropy_at_trigger": entropy_at_trigger,
+            "threshold_used": threshold_used,
+            "actions_taken": actions_taken,
+            "budget_boosted": budget_boosted,
+            "quarantine_revisits": len(patterns_revisited),
+            "patterns_revisited": patterns_revisited,
+        }
+        self._last[job_hash] = row["recorded_at"]
+        self._pending.append(row)
+        return row
+
+    def flush(self) -> None:
+        if self._pending:
+            self._session.execute(insert(EntropyResponse), self._pending)
+            self._pending = []

@@ -1,0 +1,21 @@
+-- wrk script: POST one entropy reading per request, spread over JOBS jobs.
+local jobs = tonumber(os.getenv("JOBS") or "100")
+local counter = 0
+local thread_id = 0
+local next_thread = 0
+
+function setup(thread)
+  thread:set("thread_id", next_thread)
+  next_thread = next_thread + 1
+end
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+
+request = function()
+  counter = counter + 1
+  local job = "bench-" .. ((counter * 7 + thread_id * 13) % jobs)
+  local entropy = ((counter * 37) % 100) / 100
+  return wrk.format(nil, "/v1/jobs/" .. job .. "/entropy-readings", nil,
+    '{"entropy": ' .. entropy .. '}')
+end
