@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
 
 from app.alerts.router import router as alerts_router
 from app.budget.router import router as budget_router
@@ -15,6 +16,8 @@ from app.core.idempotency import IdempotentReplay
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.entropy.router import router as entropy_router
+from app.jobs.group_commit import ReadingWriter
+from app.jobs.router import grouped_readings_router, standard_readings_router
 from app.jobs.router import router as jobs_router
 from app.patterns.router import applications_router
 from app.patterns.router import router as patterns_router
@@ -36,10 +39,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     settings = settings or get_settings()
     database = Database(create_db_engine(settings))
 
+    writer: ReadingWriter | None = None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        database.dispose()
+        if writer is not None:
+            writer.start()
+        try:
+            yield
+        finally:
+            if writer is not None:
+                await run_in_threadpool(writer.stop)
+            database.dispose()
 
     app = FastAPIOffline(
         title="entropy-budget",
@@ -52,7 +63,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.database = database
     app.state.clock = clock
 
+    readings_routers = [standard_readings_router]
+    if settings.readings_group_commit:
+        readings_routers.insert(0, grouped_readings_router)  # first: it serves the traffic
     for router in (
+        *readings_routers,
         budget_router,
         responses_router,
         entropy_router,
@@ -69,6 +84,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
+    if settings.readings_group_commit:
+        writer = ReadingWriter(
+            database,
+            settings,
+            clock,
+            location_of=lambda record_id: str(
+                app.url_path_for("get_budget_record", record_id=record_id)
+            ),
+        )
+        app.state.reading_writer = writer
     return app
 
 

@@ -11,6 +11,7 @@ replays the stored response; the same key with a different request is a 422.
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,20 +119,29 @@ def claim(
         # Another transaction claimed the key and committed while we waited: replay it.
 
 
-def complete(session: Session, claim: Claim, response: Response) -> None:
-    """Store the response with the claim; only a successful response is kept for replays."""
-    this_key = (IdempotencyKey.caller == claim.caller, IdempotencyKey.key == claim.key)
-    if not 200 <= response.status_code < 300:
-        session.execute(delete(IdempotencyKey).where(*this_key))
+def store(
+    session: Session, claim: Claim, status_code: int, body: bytes, headers: Mapping[str, str]
+) -> None:
+    """Keep a successful response with its claim for replays; anything else releases the key
+    (the request wrote nothing, so its retry must run again)."""
+    if not 200 <= status_code < 300:
+        release(session, claim)
         return
-    headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
     session.execute(
         update(IdempotencyKey)
-        .where(*this_key)
+        .where(IdempotencyKey.caller == claim.caller, IdempotencyKey.key == claim.key)
         .values(
-            status_code=response.status_code,
-            response_body=bytes(response.body),
-            response_headers=headers,
+            status_code=status_code,
+            response_body=body,
+            response_headers={name: headers[name] for name in STORED_HEADERS if name in headers},
+        )
+    )
+
+
+def release(session: Session, claim: Claim) -> None:
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.caller == claim.caller, IdempotencyKey.key == claim.key
         )
     )
 

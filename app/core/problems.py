@@ -55,6 +55,12 @@ class DatabaseUnavailableProblem(StatusProblem):
     status = 503
 
 
+class ServiceOverloadedProblem(StatusProblem):
+    type_ = "overloaded"
+    title = "Service overloaded"
+    status = 503
+
+
 class InternalErrorProblem(StatusProblem):
     """Wraps unhandled exceptions; their text stays in the log, never in the response."""
 

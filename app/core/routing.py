@@ -23,7 +23,12 @@ class ServiceRoute(APIRoute):
             if claim is not None:
                 # Still inside the request's transaction: the session commits after this.
                 await run_in_threadpool(
-                    idempotency.complete, request.state.db_session, claim, response
+                    idempotency.store,
+                    request.state.db_session,
+                    claim,
+                    response.status_code,
+                    bytes(response.body),
+                    response.headers,
                 )
             return response
 

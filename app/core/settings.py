@@ -26,6 +26,14 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
+    readings_group_commit: bool = Field(
+        default=True,
+        description="Apply concurrent readings of a worker in one transaction (group commit).",
+    )
+    readings_batch_max: int = Field(default=256, ge=1, le=10_000)
+    readings_batch_wait_ms: float = Field(default=1.0, ge=0.0, le=100.0)
+    readings_queue_size: int = Field(default=4096, ge=1, le=1_000_000)
+
     # Server defaults of the per-job policy (the seed's numbers), for jobs without their own.
     policy_floor: float = Field(default=0.05, ge=0.0, le=1.0)
     policy_ceiling: float = Field(default=0.50, ge=0.0, le=1.0)

@@ -3,17 +3,20 @@
 from typing import Annotated
 
 from fastapi import Header, Request, Response, status
+from pydantic import TypeAdapter
 
 from app.budget.schemas import BudgetRecord
+from app.core import idempotency
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, set_location
+from app.core.http import problem_responses, read_json_body, set_location
 from app.core.pagination import PageParams
-from app.core.problems import ValidationProblem
+from app.core.problems import ServiceOverloadedProblem, ValidationProblem
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.core.settings import Settings
 from app.jobs import service
+from app.jobs.group_commit import Overloaded, ReadingWriter
 from app.jobs.readings import Reading, apply_readings
 from app.jobs.schemas import (
     JobPage,
@@ -85,30 +88,6 @@ def put_job_policy(
 
 
 @router.post(
-    "/{job_hash}/entropy-readings",
-    status_code=status.HTTP_201_CREATED,
-    summary="Report one entropy measurement of a job",
-)
-def record_entropy_reading(
-    session: DbSession,
-    clock: ClockDep,
-    job_hash: Identifier,
-    body: ReadingRequest,
-    request: Request,
-    response: Response,
-) -> ReadingResult:
-    """In one transaction: adjust the budget under the job's policy, then check whether an
-    entropy response is due (the reading against the response threshold, and the job's
-    cooldown) and run it if so. Without `entropy`, the current pattern diversity is used."""
-    reading = Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy)
-    outcome = apply_readings(session, _settings(request), clock, [reading])[0]
-    if isinstance(outcome, ValidationProblem):
-        raise outcome
-    set_location(request, response, "get_budget_record", record_id=outcome.adjustment.id)
-    return outcome
-
-
-@router.post(
     "/{job_hash}/selections",
     status_code=status.HTTP_201_CREATED,
     summary="Pick a pattern for the job, exploring at the rate of its budget",
@@ -132,4 +111,76 @@ def select_pattern(
     set_location(request, response, "get_pattern_application", application_id=application_id)
     return SelectionResult(
         pattern_id=pattern_id, application_id=application_id, mode=mode, budget_value=budget
+    )
+
+
+# Readings have two routes at the same path; create_app mounts one or both:
+# - the standard route below: FastAPI validation, one transaction per request;
+# - the group-commit route: the same validation done by hand (`read_json_body`, tested to
+#   answer exactly like the standard route), the reading handed to the process's
+#   ReadingWriter. It is mounted first, so it serves the traffic, and hidden from the schema,
+#   which the standard route (same path, body and answers) still documents.
+standard_readings_router = service_router("/v1/jobs", "jobs")
+grouped_readings_router = service_router("/v1/jobs", "jobs")
+READINGS_PATH = "/{job_hash}/entropy-readings"
+READINGS_SUMMARY = "Report one entropy measurement of a job"
+READING_BODY = TypeAdapter(ReadingRequest)
+
+
+@standard_readings_router.post(
+    READINGS_PATH,
+    status_code=status.HTTP_201_CREATED,
+    summary=READINGS_SUMMARY,
+    response_model=ReadingResult,
+)
+def record_entropy_reading(
+    session: DbSession,
+    clock: ClockDep,
+    job_hash: Identifier,
+    body: ReadingRequest,
+    request: Request,
+) -> Response:
+    """In one transaction: adjust the budget under the job's policy, then check whether an
+    entropy response is due (the reading against the response threshold, and the job's
+    cooldown) and run it if so. Without `entropy`, the current pattern diversity is used."""
+    reading = Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy)
+    outcome = apply_readings(session, _settings(request), clock, [reading])[0]
+    if isinstance(outcome, ValidationProblem):
+        raise outcome
+    location = request.app.url_path_for("get_budget_record", record_id=outcome.adjustment.id)
+    return _created(outcome.model_dump_json().encode(), str(location))
+
+
+@grouped_readings_router.post(
+    READINGS_PATH,
+    name="record_entropy_reading",
+    status_code=status.HTTP_201_CREATED,
+    summary=READINGS_SUMMARY,
+    include_in_schema=False,
+)
+async def record_entropy_reading_grouped(job_hash: Identifier, request: Request) -> Response:
+    body = await read_json_body(request, READING_BODY)
+    fingerprint = await idempotency.request_fingerprint(request)
+    writer: ReadingWriter = request.app.state.reading_writer
+    try:
+        accepted = await writer.submit(
+            Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy),
+            idempotency.caller_of(request),
+            fingerprint,
+        )
+    except Overloaded:
+        raise ServiceOverloadedProblem(
+            "Too many readings are waiting to be written; retry shortly.",
+            headers={"Retry-After": "1"},
+        ) from None
+    return _created(accepted.body, accepted.location)
+
+
+def _created(body: bytes, location: str) -> Response:
+    """Both routes answer with the same bytes: the result serialised once, by pydantic."""
+    return Response(
+        body,
+        status_code=status.HTTP_201_CREATED,
+        media_type="application/json",
+        headers={"Location": location},
     )

@@ -1,0 +1,233 @@
+"""Group commit for entropy readings.
+
+Readings are the hot write path: many orchestrator processes, one small transaction each.
+Committing each alone costs a transaction, the per-job lock and an fsync per request. Instead,
+each worker process runs one writer thread: request handlers put their reading on a bounded
+queue and wait; the writer takes what has arrived (waiting up to `readings_batch_wait_ms` for
+more), applies the whole batch in one transaction (`apply_readings`, jobs locked in sorted
+order, each job's readings in arrival order), stores idempotency keys in that same transaction,
+commits, and only then answers each caller with its own records. A failed batch writes nothing
+and fails only its own callers (503); a reading that cannot be applied gets its own 422.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
+
+from app.core import idempotency
+from app.core.clock import Clock
+from app.core.db import Database
+from app.core.problems import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DatabaseUnavailableProblem,
+    InternalErrorProblem,
+    ValidationProblem,
+    field_error,
+    validation_problem,
+)
+from app.core.settings import Settings
+from app.jobs.readings import Reading, apply_readings
+
+logger = logging.getLogger("app.readings")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A reading applied and committed: its 201 body and the Location of its adjustment."""
+
+    body: bytes
+    location: str
+
+
+Answer = Accepted | Exception
+"""What a caller gets back: its records, or the exception its request answers with."""
+
+
+@dataclass
+class Submission:
+    reading: Reading
+    caller: str
+    fingerprint: idempotency.RequestFingerprint | None
+    loop: asyncio.AbstractEventLoop
+    future: "asyncio.Future[Answer]" = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.future = self.loop.create_future()
+
+    def answer(self, answer: Answer) -> None:
+        self.loop.call_soon_threadsafe(_set_result, self.future, answer)
+
+
+def _set_result(future: "asyncio.Future[Answer]", answer: Answer) -> None:
+    if not future.done():  # the client may have gone away
+        future.set_result(answer)
+
+
+class Overloaded(Exception):  # noqa: N818 (a signal for the route, answered with 503)
+    pass
+
+
+_STOP = object()
+
+
+class ReadingWriter:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        clock: Clock,
+        location_of: Callable[[str], str],
+    ) -> None:
+        self._database = database
+        self._settings = settings
+        self._clock = clock
+        self._location_of = location_of
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=settings.readings_queue_size)
+        self._max_batch = settings.readings_batch_max
+        self._wait_seconds = settings.readings_batch_wait_ms / 1000
+        self._thread = threading.Thread(target=self._run, name="reading-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish every reading already queued, then stop."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    async def submit(
+        self, reading: Reading, caller: str, fingerprint: idempotency.RequestFingerprint | None
+    ) -> Accepted:
+        submission = Submission(reading, caller, fingerprint, asyncio.get_running_loop())
+        try:
+            self._queue.put_nowait(submission)
+        except queue.Full:
+            raise Overloaded from None
+        answer = await submission.future
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._wait_seconds
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit([s for s in batch if isinstance(s, Submission)])
+
+    def _commit(self, batch: list[Submission]) -> None:
+        try:
+            with self._database.session(write=True) as session:
+                answers = self._apply(session, batch)
+                session.commit()
+        except (DBAPIError, PoolTimeoutError) as error:
+            logger.warning("reading batch of %d failed: %s", len(batch), type(error).__name__)
+            failure: Exception = DatabaseUnavailableProblem(
+                "The database is unavailable or busy; retry shortly.",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+            answers = [failure] * len(batch)
+        except Exception:
+            logger.exception("reading batch of %d failed", len(batch))
+            answers = [InternalErrorProblem()] * len(batch)
+        for submission, answer in zip(batch, answers, strict=True):
+            submission.answer(answer)
+
+    def _apply(self, session: Session, batch: list[Submission]) -> list[Answer]:
+        """Claim the batch's idempotency keys, apply the rest, store what must be replayable."""
+        answers: dict[int, Answer] = {}
+        claims: dict[int, idempotency.Claim] = {}
+        holder_of: dict[tuple[str, str], int] = {}
+        now = self._clock()
+        ttl = timedelta(seconds=self._settings.idempotency_ttl_seconds)
+        keyed = [i for i, s in enumerate(batch) if s.fingerprint is not None]
+        # Keys are claimed in one global order, so two batches never wait on each other's keys.
+        for index in sorted(keyed, key=lambda i: (batch[i].caller, _key(batch[i]))):
+            submission = batch[index]
+            assert submission.fingerprint is not None
+            if (submission.caller, submission.fingerprint.key) in holder_of:
+                continue
+            holder_of[(submission.caller, submission.fingerprint.key)] = index
+            try:
+                claims[index] = idempotency.claim(
+                    session, submission.caller, submission.fingerprint, now, ttl
+                )
+            except (idempotency.IdempotentReplay, ValidationProblem) as answer:
+                answers[index] = answer
+
+        duplicates = {i for i in keyed if holder_of[(batch[i].caller, _key(batch[i]))] != i}
+        to_apply = [i for i in range(len(batch)) if i not in answers and i not in duplicates]
+        outcomes = apply_readings(
+            session, self._settings, self._clock, [batch[i].reading for i in to_apply]
+        )
+        for index, outcome in zip(to_apply, outcomes, strict=True):
+            claim = claims.get(index)
+            if isinstance(outcome, ValidationProblem):
+                answers[index] = outcome
+                if claim is not None:
+                    idempotency.release(session, claim)
+                continue
+            accepted = Accepted(
+                outcome.model_dump_json().encode(), self._location_of(outcome.adjustment.id)
+            )
+            answers[index] = accepted
+            if claim is not None:
+                idempotency.store(
+                    session, claim, 201, accepted.body, {"location": accepted.location}
+                )
+
+        for index in duplicates:
+            answers[index] = _duplicate_answer(batch[index], batch, holder_of, answers)
+        return [answers[i] for i in range(len(batch))]
+
+
+def _key(submission: Submission) -> str:
+    assert submission.fingerprint is not None
+    return submission.fingerprint.key
+
+
+def _duplicate_answer(
+    submission: Submission,
+    batch: list[Submission],
+    holder_of: dict[tuple[str, str], int],
+    answers: dict[int, Answer],
+) -> Answer:
+    """A key sent twice in one batch: the second is a replay of the first (or a 422)."""
+    holder = batch[holder_of[(submission.caller, _key(submission))]]
+    assert submission.fingerprint is not None
+    assert holder.fingerprint is not None
+    if submission.fingerprint.digest != holder.fingerprint.digest:
+        return validation_problem(
+            [
+                field_error(
+                    ("header", idempotency.HEADER),
+                    "this key was already used with a different request",
+                    "key_reused",
+                )
+            ]
+        )
+    first = answers[holder_of[(submission.caller, _key(submission))]]
+    if isinstance(first, Accepted):
+        return idempotency.IdempotentReplay(201, first.body, {"location": first.location})
+    return first
