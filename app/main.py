@@ -11,6 +11,7 @@ from app.alerts.router import router as alerts_router
 from app.budget.router import router as budget_router
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
+from app.core.middleware import BodySizeLimit, Utf8JsonBody
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.entropy.router import router as entropy_router
@@ -67,4 +68,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         return {"status": "ok"}
 
     install_problem_handlers(app)
+    app.add_middleware(Utf8JsonBody)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost
     return app
