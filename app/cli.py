@@ -15,11 +15,26 @@ cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+MIGRATION_ROOTS = (PACKAGE_DIR / "_migrations", PACKAGE_DIR.parent)
+"""Where `alembic.ini` and `alembic/` live, in order: inside the installed package (the wheel
+ships them as `app/_migrations/`, see pyproject.toml), then the source tree (a checkout or an
+editable install)."""
+
+
+def migrations_root() -> Path:
+    for root in MIGRATION_ROOTS:
+        if (root / "alembic.ini").is_file() and (root / "alembic" / "env.py").is_file():
+            return root
+    looked_in = ", ".join(str(root) for root in MIGRATION_ROOTS)
+    raise RuntimeError(f"the Alembic migrations are missing (looked in {looked_in})")
+
+
 def alembic_config(settings: Settings | None = None) -> Config:
     """The project's Alembic configuration, pointed at the settings' database."""
-    project_root = Path(__file__).resolve().parent.parent
-    config = Config(str(project_root / "alembic.ini"))
-    config.set_main_option("script_location", str(project_root / "alembic"))
+    root = migrations_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
     config.attributes["settings"] = settings or Settings()
     return config
 
@@ -36,7 +51,9 @@ def migrate(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="WEB_CONCURRENCY", help="Worker processes.")
+    ] = 1,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
     ] = False,
