@@ -420,3 +420,42 @@ def test_dashboard_asks_for_a_read_key_and_sends_it(browser_context: Any, server
     assert problems.error_responses
     assert all(entry.startswith("401 ") for entry in problems.error_responses)
     assert all("401" in message for message in problems.console_errors)
+
+
+@pytest.mark.e2e
+def test_dashboard_keeps_its_data_and_says_so_when_a_refresh_fails(
+    browser_context: Any, server: Server
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.5})
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.1})
+    page = browser_context.new_page()
+    problems = PageProblems(page)
+    page.goto(f"{server.base_url}/dashboard")
+    wait_for_job(page, JOB)
+
+    def unavailable(route: Any) -> None:
+        route.fulfill(
+            status=503,
+            headers={"Content-Type": "application/problem+json", "Retry-After": "2"},
+            body=json.dumps({"title": "Database unavailable", "status": 503, "detail": "down"}),
+        )
+
+    page.route("**/v1/**", unavailable)
+    page.click("#key-form button[type=submit]")  # refreshes now instead of in 5 s
+    page.wait_for_function("() => window.dashboardState.status === 'error'", timeout=15_000)
+
+    assert page.is_visible("#error-banner")
+    assert "answered 503: down" in page.text_content("#error-banner")
+    assert page.text_content("#last-updated").startswith("stale, last updated 20")
+    assert page.evaluate("window.dashboardState.budget.plotted.budget") == [0.15, 0.25]
+    assert page.is_hidden("#auth-banner")
+
+    page.unroute("**/v1/**")
+    page.wait_for_function(
+        "() => window.dashboardState.status === 'ok'", timeout=15_000
+    )  # polls on
+    assert page.is_hidden("#error-banner")
+    assert page.text_content("#last-updated").startswith("last updated 20")
+    assert problems.page_errors == []  # the staged 503s are answers, not failures of the page
+    assert problems.failed_requests == []
