@@ -1,4 +1,5 @@
-"""Application factory: routers, problem handlers, the database, and the offline docs."""
+"""Application factory: routers, problem handlers, the database, the offline docs and the
+dashboard."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from app.core.db import Database, create_db_engine
 from app.core.middleware import BodySizeLimit, Utf8JsonBody
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
+from app.dashboard import router as dashboard
 from app.entropy.router import router as entropy_router
 from app.jobs.router import router as jobs_router
 from app.patterns.router import applications_router
@@ -60,8 +62,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         applications_router,
         jobs_router,
         alerts_router,
+        dashboard.router,
     ):
         app.include_router(router)
+    app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name=dashboard.STATIC_ROUTE_NAME)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def get_health() -> dict[str, str]:
