@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from app.alerts.schemas import AlertState
 from app.cli_commands.common import (
@@ -19,12 +20,13 @@ from app.cli_commands.common import (
 
 
 def alerts_table(title: str, alerts: Sequence[AlertState]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for header in ("rule", "state", "value", "limit", "message"):
-        table.add_column(header, overflow="fold")
+    table = Table(title=Text(title), title_justify="left")
+    for header in ("rule", "state", "value", "limit"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("message", overflow="fold")
     for alert in alerts:
-        state = "[bold red]FIRING[/]" if alert.firing else "[green]ok[/]"
-        table.add_row(alert.rule, state, fmt(alert.value), fmt(alert.limit), alert.message)
+        state = Text("FIRING", style="bold red") if alert.firing else Text("ok", style="green")
+        table.add_row(alert.rule, state, fmt(alert.value), fmt(alert.limit), Text(alert.message))
     return table
 
 

@@ -27,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from app.client import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -207,11 +208,11 @@ def fmt(value: object) -> str:
 
 def record_table(title: str, model: BaseModel, *, fields: Sequence[str] | None = None) -> Table:
     """One record as a two-column (field, value) table."""
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=Text(title), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for name in fields or list(type(model).model_fields):
-        table.add_row(name, fmt(getattr(model, name)))
+        table.add_row(name, Text(fmt(getattr(model, name))))
     return table
 
 
@@ -238,14 +239,14 @@ def rows_table(
 ) -> Table:
     """Records as rows; `columns` are (header, attribute) pairs. Times, numbers and ids stay on
     one line; free text (reasons, messages, lists) wraps first when the terminal is narrow."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for header, attribute in columns:
         if attribute in WRAPPING_ATTRIBUTES:
             table.add_column(header, overflow="fold")
         else:
             table.add_column(header, no_wrap=True)
     for row in rows:
-        table.add_row(*(fmt(getattr(row, attribute)) for _header, attribute in columns))
+        table.add_row(*(Text(fmt(getattr(row, attribute))) for _header, attribute in columns))
     return table
 
 
@@ -325,7 +326,9 @@ def export_history(
 
     if paging.output is not None:
         more = f"; continue with --cursor {next_cursor}" if next_cursor else ""
-        stderr().print(f"Wrote {records(written)} to {paging.output}{more}", soft_wrap=True)
+        stderr().print(
+            f"Wrote {records(written)} to {paging.output}{more}", soft_wrap=True, markup=False
+        )
         return
     if paging.as_json:
         print_json({"items": [dump(item) for item in items], "next_cursor": next_cursor})
@@ -337,6 +340,7 @@ def export_history(
             "More records: --all for every one, --limit N for more, "
             f"or --cursor {next_cursor} to continue.",
             soft_wrap=True,
+            markup=False,
         )
 
 

@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from tests.cli.helpers import Invoke, apply_pattern, create_pattern, ok
+from tests.cli.helpers import Invoke, apply_pattern, create_pattern, ok, table_field
 
 pytestmark = pytest.mark.e2e
 
@@ -56,14 +56,16 @@ def test_quarantine_then_validate_change_the_pattern(
     pattern_id = f"{job}-p"
     create_pattern(api, pattern_id)
 
-    table = ok(run("patterns", "quarantine", pattern_id, "--reason", "loops on itself")).stdout
+    reason = "[/b] loops on [bold]itself[/bold]"  # user text is never read as rich markup
+    table = ok(run("patterns", "quarantine", pattern_id, "--reason", reason)).stdout
     quarantined = api.get(f"/v1/patterns/{pattern_id}").json()
     validated_json = json.loads(ok(run("patterns", "validate", pattern_id, "--json")).stdout)
     validated = api.get(f"/v1/patterns/{pattern_id}").json()
 
     assert f"Pattern {pattern_id} is now quarantined" in table
+    assert table_field(table, "quarantine_reason") == reason
     assert quarantined["quarantine_status"] == "quarantined"
-    assert quarantined["quarantine_reason"] == "loops on itself"
+    assert quarantined["quarantine_reason"] == reason
     assert quarantined["quarantined_at"] is not None
     assert validated_json == validated
     assert validated["quarantine_status"] == "validated"
