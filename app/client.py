@@ -73,7 +73,7 @@ class FieldError:
         return ".".join(str(part) for part in self.loc)
 
 
-@dataclass
+@dataclass(eq=False)
 class ApiError(Exception):
     """The server answered with an error: the fields of its problem document."""
 
