@@ -1,4 +1,9 @@
-"""`entropy-budget`: run the service and manage its schema."""
+"""`entropy-budget`: run the service, manage its schema, and talk to a running server.
+
+`serve` and `migrate` act on this machine; the command groups mounted below (`budget`,
+`entropy`, `responses`, `patterns`, `alerts`) are HTTP clients of a running server
+(`--url`, `--api-key`), built on `app.client`.
+"""
 
 from pathlib import Path
 from typing import Annotated
@@ -8,6 +13,9 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from app.cli_commands import alerts, budget, entropy, patterns, responses
+from app.cli_commands.common import Connection
+from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core.settings import Settings
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
@@ -70,6 +78,38 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
     )
+
+
+@cli.callback()
+def connect(
+    ctx: typer.Context,
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="ENTROPY_BUDGET_URL", help="Base URL of the server the client commands call."
+        ),
+    ] = DEFAULT_URL,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENTROPY_BUDGET_API_KEY",
+            help="Sent as `Authorization: Bearer <key>`.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for each answer.")
+    ] = DEFAULT_TIMEOUT_SECONDS,
+) -> None:
+    """Exploration budgets over HTTP: run the service, or query and steer a running one."""
+    ctx.obj = Connection(url=url, api_key=api_key or None, timeout=timeout)
+
+
+cli.add_typer(budget.app, name="budget", no_args_is_help=True)
+cli.add_typer(entropy.app, name="entropy", no_args_is_help=True)
+cli.add_typer(responses.app, name="responses", no_args_is_help=True)
+cli.add_typer(patterns.app, name="patterns", no_args_is_help=True)
+cli.command("alerts")(alerts.alerts)
 
 
 def main() -> None:

@@ -8,10 +8,10 @@ from app.alerts import rules
 from app.alerts.schemas import AlertReport, AlertState
 from app.budget.service import budget_statistics
 from app.core.db import DbSession
-from app.core.http import JobHashQuery
+from app.core.http import DATABASE_PROBLEMS, JobHashQuery
 from app.entropy.service import current_diversity
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=DATABASE_PROBLEMS)
 
 
 @router.get("", summary="Evaluate the alert rules")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, set_location
+from app.core.http import DATABASE_PROBLEMS, WRITE_PROBLEMS, problem_responses, set_location
 from app.core.pagination import PageParams, TimeWindowParams
 from app.core.schemas import Identifier
 from app.entropy import service
@@ -17,7 +17,9 @@ from app.entropy.schemas import (
     SnapshotRequest,
 )
 
-router = APIRouter(prefix="/v1/pattern-entropy", tags=["pattern-entropy"])
+router = APIRouter(
+    prefix="/v1/pattern-entropy", tags=["pattern-entropy"], responses=DATABASE_PROBLEMS
+)
 
 AlertThreshold = Annotated[
     float | None,
@@ -38,7 +40,10 @@ def get_pattern_entropy(
 
 
 @router.post(
-    "/snapshots", status_code=status.HTTP_201_CREATED, summary="Record a diversity snapshot"
+    "/snapshots",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a diversity snapshot",
+    responses=WRITE_PROBLEMS,
 )
 def record_pattern_entropy_snapshot(
     session: DbSession,

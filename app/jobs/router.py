@@ -4,11 +4,12 @@ from fastapi import APIRouter
 
 from app.budget.schemas import BudgetRecord
 from app.core.db import DbSession
+from app.core.http import DATABASE_PROBLEMS
 from app.core.pagination import PageParams
 from app.jobs.repository import JobRepository
 from app.jobs.schemas import JobPage, JobSummary
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=DATABASE_PROBLEMS)
 
 
 @router.get("", summary="Jobs with a budget, most recently active first")

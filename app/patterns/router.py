@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, set_location
+from app.core.http import DATABASE_PROBLEMS, WRITE_PROBLEMS, problem_responses, set_location
 from app.core.pagination import PageParams
 from app.core.schemas import Identifier
 from app.patterns import service
@@ -22,15 +22,17 @@ from app.patterns.schemas import (
     QuarantineStatus,
 )
 
-router = APIRouter(prefix="/v1/patterns", tags=["patterns"])
-applications_router = APIRouter(prefix="/v1/pattern-applications", tags=["patterns"])
+router = APIRouter(prefix="/v1/patterns", tags=["patterns"], responses=DATABASE_PROBLEMS)
+applications_router = APIRouter(
+    prefix="/v1/pattern-applications", tags=["patterns"], responses=DATABASE_PROBLEMS
+)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a pattern",
-    responses=problem_responses(409),
+    responses=WRITE_PROBLEMS,
 )
 def create_pattern(
     session: DbSession, clock: ClockDep, body: PatternCreate, request: Request, response: Response
@@ -60,7 +62,7 @@ def get_pattern(session: DbSession, pattern_id: Identifier) -> PatternRecord:
 @router.patch(
     "/{pattern_id}",
     summary="Change a pattern's quarantine status",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def update_pattern_status(
     session: DbSession, clock: ClockDep, pattern_id: Identifier, body: PatternStatusUpdate
@@ -72,7 +74,7 @@ def update_pattern_status(
     "/{pattern_id}/applications",
     status_code=status.HTTP_201_CREATED,
     summary="Record one application of a pattern",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def record_pattern_application(
     session: DbSession,
@@ -88,7 +90,10 @@ def record_pattern_application(
 
 
 @applications_router.post(
-    "", status_code=status.HTTP_201_CREATED, summary="Record a batch of applications"
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a batch of applications",
+    responses=WRITE_PROBLEMS,
 )
 def record_pattern_applications(
     session: DbSession, clock: ClockDep, body: ApplicationBatchCreate
