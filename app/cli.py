@@ -1,4 +1,9 @@
-"""`entropy-budget`: run the service and manage its schema."""
+"""`entropy-budget`: run the service, manage its schema, and talk to a running server.
+
+`serve` and `migrate` act on this machine; the command groups mounted below (`budget`,
+`entropy`, `responses`, `patterns`, `alerts`) are HTTP clients of a running server
+(`--url`, `--api-key`), built on `app.client`.
+"""
 
 from pathlib import Path
 from typing import Annotated
@@ -8,6 +13,9 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 
+from app.cli_commands import alerts, budget, entropy, patterns, responses
+from app.cli_commands.common import Connection
+from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core.settings import Settings
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
@@ -15,11 +23,26 @@ cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+MIGRATION_ROOTS = (PACKAGE_DIR / "_migrations", PACKAGE_DIR.parent)
+"""Where `alembic.ini` and `alembic/` live, in order: inside the installed package (the wheel
+ships them as `app/_migrations/`, see pyproject.toml), then the source tree (a checkout or an
+editable install)."""
+
+
+def migrations_root() -> Path:
+    for root in MIGRATION_ROOTS:
+        if (root / "alembic.ini").is_file() and (root / "alembic" / "env.py").is_file():
+            return root
+    looked_in = ", ".join(str(root) for root in MIGRATION_ROOTS)
+    raise RuntimeError(f"the Alembic migrations are missing (looked in {looked_in})")
+
+
 def alembic_config(settings: Settings | None = None) -> Config:
     """The project's Alembic configuration, pointed at the settings' database."""
-    project_root = Path(__file__).resolve().parent.parent
-    config = Config(str(project_root / "alembic.ini"))
-    config.set_main_option("script_location", str(project_root / "alembic"))
+    root = migrations_root()
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "alembic"))
     config.attributes["settings"] = settings or Settings()
     return config
 
@@ -36,7 +59,9 @@ def migrate(
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, envvar="WEB_CONCURRENCY", help="Worker processes.")
+    ] = 1,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
     ] = False,
@@ -53,6 +78,38 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
     )
+
+
+@cli.callback()
+def connect(
+    ctx: typer.Context,
+    url: Annotated[
+        str,
+        typer.Option(
+            envvar="ENTROPY_BUDGET_URL", help="Base URL of the server the client commands call."
+        ),
+    ] = DEFAULT_URL,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ENTROPY_BUDGET_API_KEY",
+            help="Sent as `Authorization: Bearer <key>`.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to wait for each answer.")
+    ] = DEFAULT_TIMEOUT_SECONDS,
+) -> None:
+    """Exploration budgets over HTTP: run the service, or query and steer a running one."""
+    ctx.obj = Connection(url=url, api_key=api_key or None, timeout=timeout)
+
+
+cli.add_typer(budget.app, name="budget", no_args_is_help=True)
+cli.add_typer(entropy.app, name="entropy", no_args_is_help=True)
+cli.add_typer(responses.app, name="responses", no_args_is_help=True)
+cli.add_typer(patterns.app, name="patterns", no_args_is_help=True)
+cli.command("alerts")(alerts.alerts)
 
 
 def main() -> None:

@@ -51,14 +51,11 @@ def _empty_tables(request: pytest.FixtureRequest) -> None:
     if "database_url" not in request.fixturenames:
         return
     engine: Engine = request.getfixturevalue("engine")
+    # DELETE, not TRUNCATE: on tables this small it is ~100x cheaper, and nothing depends on
+    # the insertion sequences restarting.
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(
-                text(f"TRUNCATE {', '.join(TABLES_CHILD_FIRST)} RESTART IDENTITY CASCADE")
-            )
-        else:
-            for table in TABLES_CHILD_FIRST:
-                connection.execute(text(f"DELETE FROM {table}"))
+        for table in TABLES_CHILD_FIRST:
+            connection.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

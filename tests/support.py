@@ -74,9 +74,17 @@ class Server:
 
 @contextmanager
 def uvicorn_server(
-    database_url: str, log_dir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None
+    database_url: str,
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    app_factory: str = "app.main:create_app",
 ) -> Iterator[Server]:
-    """A real `uvicorn` process serving the app on a free port, stopped afterwards."""
+    """A real `uvicorn` process serving the app on a free port, stopped afterwards.
+
+    `app_factory` names another factory (`module:function`) for a test that needs, say, its own
+    clock in the server process."""
     port = free_port()
     log_path = log_dir / f"uvicorn-{port}.log"
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
@@ -86,7 +94,7 @@ def uvicorn_server(
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "app.main:create_app",
+                app_factory,
                 "--factory",
                 "--host",
                 "127.0.0.1",

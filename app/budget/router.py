@@ -12,7 +12,12 @@ from app.budget.schemas import (
 )
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import JobHashQuery, problem_responses, set_location
+from app.core.http import (
+    WRITE_PROBLEMS,
+    JobHashQuery,
+    problem_responses,
+    set_location,
+)
 from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
@@ -46,7 +51,12 @@ def get_budget_record(session: DbSession, record_id: Identifier) -> BudgetRecord
     return BudgetRecord.model_validate(service.budget_record(session, record_id))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Set the budget directly")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Set the budget directly",
+    responses=WRITE_PROBLEMS,
+)
 def set_budget(
     session: DbSession, clock: ClockDep, body: BudgetUpdate, request: Request, response: Response
 ) -> BudgetRecord:
@@ -57,7 +67,10 @@ def set_budget(
 
 
 @router.post(
-    "/adjustments", status_code=status.HTTP_201_CREATED, summary="Adjust the budget to an entropy"
+    "/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Adjust the budget to an entropy",
+    responses=WRITE_PROBLEMS,
 )
 def adjust_budget(
     session: DbSession,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from app.budget import rules
 from app.core.pagination import Page
@@ -21,6 +21,24 @@ def check_bounds(floor: float, ceiling: float) -> None:
 
 
 class BudgetRecord(Record):
+    """One step of a job's budget chain."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11",
+                    "job_hash": "job-42",
+                    "recorded_at": "2026-03-01T12:00:05.123456Z",
+                    "budget_value": 0.25,
+                    "entropy_at_time": 0.2,
+                    "adjustment_type": "boost",
+                    "adjustment_reason": "Entropy 0.200 < threshold 0.300",
+                }
+            ]
+        }
+    )
+
     id: str
     job_hash: str
     recorded_at: datetime
@@ -51,6 +69,19 @@ class BoundedBody(RequestBody):
 class BudgetUpdate(BoundedBody):
     """A budget value set directly; clamped and relabelled when outside floor..ceiling."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_hash": "job-42",
+                    "budget_value": 0.3,
+                    "adjustment_type": "manual",
+                    "adjustment_reason": "Operator: explore more during the migration",
+                }
+            ]
+        }
+    )
+
     job_hash: Identifier
     budget_value: UnitInterval
     adjustment_type: AdjustmentType
@@ -60,6 +91,24 @@ class BudgetUpdate(BoundedBody):
 
 class BudgetAdjustmentRequest(BoundedBody):
     """An entropy measurement from which the next budget is derived."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"job_hash": "job-42", "current_entropy": 0.2},
+                {
+                    "job_hash": "job-42",
+                    "current_entropy": 0.8,
+                    "floor": 0.05,
+                    "ceiling": 0.5,
+                    "decay_rate": 0.95,
+                    "boost_amount": 0.1,
+                    "entropy_threshold": 0.3,
+                    "initial_budget": 0.15,
+                },
+            ]
+        }
+    )
 
     job_hash: Identifier
     current_entropy: UnitInterval
@@ -80,6 +129,27 @@ class BudgetAdjustmentRequest(BoundedBody):
 
 
 class BudgetStatistics(Record):
+    """Aggregates over a job's budget history (or every job's)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_budget": 0.2375,
+                    "avg_budget": 0.2125,
+                    "min_budget": 0.15,
+                    "max_budget": 0.25,
+                    "total_adjustments": 3,
+                    "floor_enforcements": 0,
+                    "ceiling_enforcements": 0,
+                    "boost_count": 1,
+                    "decay_count": 1,
+                    "initial_count": 1,
+                }
+            ]
+        }
+    )
+
     current_budget: float | None
     avg_budget: float
     min_budget: float

@@ -8,7 +8,13 @@ from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from app.core.problems import PROBLEM_MEDIA_TYPE, field_error, validation_problem
+from app.core.problems import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPE_URI,
+    field_error,
+    validation_problem,
+)
 from app.core.schemas import IdentifierFilter
 
 
@@ -19,20 +25,62 @@ def set_location(request: Request, response: Response, route_name: str, **params
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries documenting that these statuses answer with a problem document."""
-    return {
-        status: {
-            "description": _DESCRIPTIONS.get(status, "Problem"),
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
+    return {status: _problem_response(status) for status in statuses}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    description, problem_type, title, detail = _PROBLEMS[status]
+    entry: dict[str, Any] = {
+        "description": description,
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "example": {
+                    "type": PROBLEM_TYPE_URI.format(type=problem_type),
+                    "title": title,
+                    "status": status,
+                    "detail": detail,
+                },
+            }
+        },
     }
+    if status == 503:
+        entry["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer", "example": DATABASE_RETRY_AFTER_SECONDS},
+            }
+        }
+    return entry
 
 
-_DESCRIPTIONS = {
-    404: "Not found",
-    409: "Conflict",
-    503: "Database unavailable; retry after the `Retry-After` seconds",
+_PROBLEMS = {
+    404: ("Not found", "not-found", "Not found", "No pattern 'reflect-then-act'."),
+    409: (
+        "Conflict: the resource already exists, or a concurrent write conflicted (retry it)",
+        "conflict",
+        "Conflict",
+        "Pattern 'reflect-then-act' already exists.",
+    ),
+    412: (
+        "Precondition failed: If-Match does not name the current version",
+        "precondition-failed",
+        "Precondition failed",
+        "The policy of 'job-42' is now \"3-9f2c41d07a3be115\"; fetch it and retry.",
+    ),
+    503: (
+        "Database unavailable or busy; retry after the `Retry-After` seconds",
+        "database-unavailable",
+        "Database unavailable",
+        "The database is unavailable or busy; retry shortly.",
+    ),
 }
+
+DATABASE_PROBLEMS = problem_responses(503)
+"""Every route that touches the database can answer 503 (declared once per router)."""
+
+WRITE_PROBLEMS = problem_responses(409)
+"""Every write can conflict with a concurrent one (a unique constraint): 409, retry it."""
 
 JobHashQuery = Annotated[
     IdentifierFilter,

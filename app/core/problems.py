@@ -17,6 +17,7 @@ from rfc9457 import Problem, StatusProblem
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse
 
 PROBLEM_TYPE_URI = "urn:entropy-budget:problem:{type}"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -108,14 +109,27 @@ def _http_exception(_handler: object, _request: Request, exc: HTTPException) -> 
         return validation_problem(
             [field_error(("body",), "The body is not valid UTF-8 JSON", "json_invalid")]
         )
-    title = _STATUS_TITLES.get(exc.status_code, "HTTP error")
-    headers: Mapping[str, str] | None = exc.headers
+    return http_problem(exc.status_code, str(exc.detail), exc.headers)
+
+
+def http_problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Problem:
+    """The problem for a plain HTTP error status (404 route, 405, 413, 415...)."""
+    title = _STATUS_TITLES.get(status, "HTTP error")
     return Problem(
         title=title,
         type_=title.lower().replace(" ", "-"),
-        detail=str(exc.detail),
-        status=exc.status_code,
+        detail=detail,
+        status=status,
         headers=dict(headers) if headers else None,
+    )
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    """Render a problem outside the exception handlers (e.g. in middleware), identically."""
+    return JSONResponse(
+        problem.marshal(uri=PROBLEM_TYPE_URI),
+        status_code=problem.status,
+        headers={**(problem.headers or {}), "content-type": PROBLEM_MEDIA_TYPE},
     )
 
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core import idempotency
+from app.core.http import DATABASE_PROBLEMS
 
 
 class ServiceRoute(APIRoute):
@@ -36,4 +37,7 @@ class ServiceRoute(APIRoute):
 
 
 def service_router(prefix: str, tag: str) -> APIRouter:
-    return APIRouter(prefix=prefix, tags=[tag], route_class=ServiceRoute)
+    """A domain's router: every route may answer with the database's 503 problem."""
+    return APIRouter(
+        prefix=prefix, tags=[tag], route_class=ServiceRoute, responses=DATABASE_PROBLEMS
+    )

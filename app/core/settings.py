@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     database_connect_timeout_seconds: int = Field(default=5, ge=1, le=60)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
 

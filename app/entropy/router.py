@@ -6,7 +6,7 @@ from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, set_location
+from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
 from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
@@ -39,7 +39,10 @@ def get_pattern_entropy(
 
 
 @router.post(
-    "/snapshots", status_code=status.HTTP_201_CREATED, summary="Record a diversity snapshot"
+    "/snapshots",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a diversity snapshot",
+    responses=WRITE_PROBLEMS,
 )
 def record_pattern_entropy_snapshot(
     session: DbSession,

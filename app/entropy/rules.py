@@ -24,7 +24,8 @@ def diversity(application_counts: Sequence[int]) -> Diversity:
     if total == 0:
         return Diversity(0.0, 0.0, 0.0, len(application_counts), 0, 0, 0.0)
     shares = [count / total for count in used]
-    entropy = -sum(p * math.log2(p) for p in shares if p > 0)
+    # `0.0 - sum` rather than `-sum`: a single pattern gives 0.0, never -0.0 ("-0.000").
+    entropy = 0.0 - sum(p * math.log2(p) for p in shares if p > 0)
     max_entropy = math.log2(len(used)) if len(used) > 1 else 1.0
     return Diversity(
         shannon_entropy=entropy,

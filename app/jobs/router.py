@@ -65,7 +65,7 @@ def get_job_policy(
 @router.put(
     "/{job_hash}/policy",
     summary="Replace a job's policy",
-    responses=problem_responses(412),
+    responses=problem_responses(409, 412),
 )
 def put_job_policy(
     session: DbSession,
@@ -132,6 +132,7 @@ READING_BODY = TypeAdapter(ReadingRequest)
     status_code=status.HTTP_201_CREATED,
     summary=READINGS_SUMMARY,
     response_model=ReadingResult,
+    responses=problem_responses(409),
 )
 def record_entropy_reading(
     session: DbSession,

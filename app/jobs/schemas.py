@@ -2,7 +2,8 @@
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.config import JsonDict
 
 from app.budget.schemas import BudgetRecord, check_bounds
 from app.core.pagination import Page
@@ -33,8 +34,38 @@ class ResponsePolicy(RequestBody):
     budget_boost_amount: UnitInterval
 
 
+POLICY_EXAMPLE: JsonDict = {
+    "floor": 0.05,
+    "ceiling": 0.5,
+    "decay_rate": 0.95,
+    "boost_amount": 0.1,
+    "entropy_threshold": 0.3,
+    "initial_budget": 0.15,
+    "response": {
+        "enabled": True,
+        "threshold": 0.3,
+        "cooldown_seconds": 3600,
+        "boost_budget": True,
+        "revisit_quarantine": True,
+        "max_quarantine_revisits": 3,
+        "budget_boost_amount": 0.1,
+    },
+}
+BUDGET_RECORD_EXAMPLE: JsonDict = {
+    "id": "0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11",
+    "job_hash": "job-42",
+    "recorded_at": "2026-03-01T12:00:05.123456Z",
+    "budget_value": 0.25,
+    "entropy_at_time": 0.2,
+    "adjustment_type": "boost",
+    "adjustment_reason": "Entropy 0.200 < threshold 0.300",
+}
+
+
 class Policy(RequestBody):
     """A job's complete policy: the budget rule's numbers and the automatic response's."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [POLICY_EXAMPLE]})
 
     floor: UnitInterval
     ceiling: UnitInterval
@@ -68,6 +99,15 @@ class ResponsePolicyChanges(RequestBody):
 class PolicyChanges(RequestBody):
     """Any subset of a policy; absent (or null) fields keep the base they are applied to."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"floor": 0.1, "response": {"cooldown_seconds": 600}},
+                POLICY_EXAMPLE,
+            ]
+        }
+    )
+
     floor: UnitInterval | None = None
     ceiling: UnitInterval | None = None
     decay_rate: DecayRate | None = None
@@ -89,6 +129,16 @@ class PolicyChanges(RequestBody):
 
 
 class ReadingRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"entropy": 0.2},
+                {},
+                {"entropy": 0.25, "policy": {"response": {"enabled": False}}},
+            ]
+        }
+    )
+
     entropy: UnitInterval | None = Field(
         default=None,
         description="The measured diversity; absent: the current pattern diversity is used.",
@@ -108,6 +158,23 @@ class ReadingCheck(BaseModel):
 
 
 class ReadingResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "adjustment": BUDGET_RECORD_EXAMPLE,
+                    "response": None,
+                    "response_check": {
+                        "needs_response": False,
+                        "reason": "Cooldown active (1800s remaining)",
+                        "status": "cooldown",
+                    },
+                    "budget": BUDGET_RECORD_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     adjustment: BudgetRecord
     response: EntropyResponseRecord | None
     response_check: ReadingCheck
@@ -115,6 +182,15 @@ class ReadingResult(BaseModel):
 
 
 class SelectionRequest(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"execution_id": "run-2026-03-01-0042", "seed": 7},
+                {"execution_id": "run-2026-03-01-0043", "candidates": ["reflect-then-act", "tdd"]},
+            ]
+        }
+    )
+
     execution_id: ShortText
     candidates: list[Identifier] | None = Field(
         default=None, min_length=1, max_length=1000, description="Default: every pattern."
@@ -125,6 +201,19 @@ class SelectionRequest(RequestBody):
 
 
 class SelectionResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "pattern_id": "reflect-then-act",
+                    "application_id": "5c1d7e2a-8f3b-4b7e-9a61-0c2d3e4f5a6b",
+                    "mode": "explore",
+                    "budget_value": 0.25,
+                }
+            ]
+        }
+    )
+
     pattern_id: str
     application_id: str
     mode: Literal["explore", "exploit"]

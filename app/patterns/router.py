@@ -6,7 +6,7 @@ from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, set_location
+from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
 from app.core.pagination import PageParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
@@ -32,7 +32,7 @@ applications_router = service_router("/v1/pattern-applications", "patterns")
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a pattern",
-    responses=problem_responses(409),
+    responses=WRITE_PROBLEMS,
 )
 def create_pattern(
     session: DbSession, clock: ClockDep, body: PatternCreate, request: Request, response: Response
@@ -62,7 +62,7 @@ def get_pattern(session: DbSession, pattern_id: Identifier) -> PatternRecord:
 @router.patch(
     "/{pattern_id}",
     summary="Change a pattern's quarantine status",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def update_pattern_status(
     session: DbSession, clock: ClockDep, pattern_id: Identifier, body: PatternStatusUpdate
@@ -74,7 +74,7 @@ def update_pattern_status(
     "/{pattern_id}/applications",
     status_code=status.HTTP_201_CREATED,
     summary="Record one application of a pattern",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def record_pattern_application(
     session: DbSession,
@@ -90,7 +90,10 @@ def record_pattern_application(
 
 
 @applications_router.post(
-    "", status_code=status.HTTP_201_CREATED, summary="Record a batch of applications"
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a batch of applications",
+    responses=WRITE_PROBLEMS,
 )
 def record_pattern_applications(
     session: DbSession, clock: ClockDep, body: ApplicationBatchCreate
@@ -103,7 +106,7 @@ def record_pattern_applications(
 @applications_router.patch(
     "/{application_id}",
     summary="Report the outcome of an application",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 def report_pattern_application_outcome(
     session: DbSession, application_id: Identifier, body: ApplicationOutcome

@@ -1,9 +1,9 @@
 """Patterns and their applications: the data pattern diversity is computed from."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.pagination import Page
 from app.core.schemas import (
@@ -21,6 +21,20 @@ MAX_BATCH_APPLICATIONS = 1000
 
 
 class PatternCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "reflect-then-act",
+                    "pattern_type": "strategy",
+                    "pattern_name": "Reflect, then act",
+                    "description": "Summarise the failure before retrying.",
+                },
+                {"pattern_type": "strategy", "pattern_name": "Decompose first"},
+            ]
+        }
+    )
+
     id: Identifier | None = Field(
         default=None, description="Chosen by the client, or a uuid4 hex made by the service."
     )
@@ -31,11 +45,44 @@ class PatternCreate(RequestBody):
 
 
 class PatternStatusUpdate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "quarantine_status": "quarantined",
+                    "quarantine_reason": "Loops on itself when the tool fails",
+                },
+                {"quarantine_status": "validated"},
+            ]
+        }
+    )
+
     quarantine_status: QuarantineStatus
     quarantine_reason: LongText | None = None
 
 
 class PatternRecord(Record):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "reflect-then-act",
+                    "pattern_type": "strategy",
+                    "pattern_name": "Reflect, then act",
+                    "description": "Summarise the failure before retrying.",
+                    "quarantine_status": "validated",
+                    "quarantine_reason": None,
+                    "quarantined_at": None,
+                    "validated_at": "2026-03-01T12:10:00Z",
+                    "first_seen": "2026-03-01T12:00:00Z",
+                    "last_seen": "2026-03-01T12:09:30.250000Z",
+                    "application_count": 12,
+                    "success_count": 9,
+                }
+            ]
+        }
+    )
+
     id: str
     pattern_type: str
     pattern_name: str
@@ -65,8 +112,25 @@ class ApplicationFields(RequestBody):
     grounding_confidence: UnitInterval | None = None
 
 
+APPLICATION_EXAMPLE: dict[str, Any] = {
+    "execution_id": "run-2026-03-01-0007",
+    "job_hash": "job-42",
+    "pattern_led_to_success": True,
+    "retry_count_before": 2,
+    "retry_count_after": 0,
+    "grounding_confidence": 0.9,
+}
+
+
 class ApplicationCreate(ApplicationFields):
-    pass
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                APPLICATION_EXAMPLE,
+                {"execution_id": "run-2026-03-01-0008", "pattern_led_to_success": None},
+            ]
+        }
+    )
 
 
 class BatchApplicationCreate(ApplicationFields):
@@ -74,16 +138,52 @@ class BatchApplicationCreate(ApplicationFields):
 
 
 class ApplicationBatchCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "applications": [
+                        {"pattern_id": "reflect-then-act", **APPLICATION_EXAMPLE},
+                        {
+                            "pattern_id": "decompose-first",
+                            "execution_id": "run-2026-03-01-0007",
+                            "pattern_led_to_success": False,
+                        },
+                    ]
+                }
+            ]
+        }
+    )
+
     applications: list[BatchApplicationCreate] = Field(
         min_length=1, max_length=MAX_BATCH_APPLICATIONS
     )
 
 
 class ApplicationOutcome(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"pattern_led_to_success": True}, {"pattern_led_to_success": None}]
+        }
+    )
+
     pattern_led_to_success: bool | None
 
 
 class ApplicationRecord(Record):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9a4f3c2e-5b6d-4e7f-8a9b-0c1d2e3f4a5b",
+                    "pattern_id": "reflect-then-act",
+                    "applied_at": "2026-03-01T12:09:30.250000Z",
+                    **APPLICATION_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     id: str
     pattern_id: str
     execution_id: str

@@ -7,7 +7,12 @@ from fastapi import Query, Request, Response, status
 from app.budget import rules as budget_rules
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import JobHashQuery, problem_responses, set_location
+from app.core.http import (
+    WRITE_PROBLEMS,
+    JobHashQuery,
+    problem_responses,
+    set_location,
+)
 from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
@@ -29,9 +34,17 @@ def check_entropy_response(
     clock: ClockDep,
     job_hash: Annotated[Identifier, Query(description="The job to check (required).")],
     entropy_threshold: Annotated[
-        float, Query(ge=0.0, le=1.0, allow_inf_nan=False)
+        float,
+        Query(
+            ge=0.0,
+            le=1.0,
+            allow_inf_nan=False,
+            description="A diversity strictly below this needs a response.",
+        ),
     ] = budget_rules.DEFAULT_ENTROPY_THRESHOLD,
-    cooldown_seconds: Annotated[int, Query(ge=0)] = rules.DEFAULT_COOLDOWN_SECONDS,
+    cooldown_seconds: Annotated[
+        int, Query(ge=0, description="Seconds after the job's last response when none is due.")
+    ] = rules.DEFAULT_COOLDOWN_SECONDS,
 ) -> ResponseCheck:
     need = service.check_response_needed(
         session, clock, job_hash, entropy_threshold, cooldown_seconds
@@ -44,7 +57,12 @@ def check_entropy_response(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Trigger an entropy response")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Trigger an entropy response",
+    responses=WRITE_PROBLEMS,
+)
 def trigger_entropy_response(
     session: DbSession, clock: ClockDep, body: TriggerRequest, request: Request, response: Response
 ) -> EntropyResponseRecord:

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.budget import rules as budget_rules
 from app.budget.schemas import check_bounds
@@ -41,11 +41,60 @@ class ResponseConfig(RequestBody):
 
 
 class TriggerRequest(RequestBody):
+    """What triggered the response, and how to respond (every config field has a default)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "trigger": {
+                        "job_hash": "job-42",
+                        "entropy_at_trigger": 0.2,
+                        "threshold_used": 0.3,
+                    }
+                },
+                {
+                    "trigger": {
+                        "job_hash": "job-42",
+                        "entropy_at_trigger": 0.12,
+                        "threshold_used": 0.3,
+                    },
+                    "config": {
+                        "boost_budget": True,
+                        "revisit_quarantine": True,
+                        "max_quarantine_revisits": 5,
+                        "budget_boost_amount": 0.15,
+                    },
+                },
+            ]
+        }
+    )
+
     trigger: TriggerContext
     config: ResponseConfig = Field(default_factory=ResponseConfig)
 
 
 class EntropyResponseRecord(Record):
+    """A response: the budget boost and the patterns sent back for revalidation."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6d2b0a4e-8e0f-4f5e-a1f9-0c7d52f1e3b2",
+                    "job_hash": "job-42",
+                    "recorded_at": "2026-03-01T12:00:06.000001Z",
+                    "entropy_at_trigger": 0.2,
+                    "threshold_used": 0.3,
+                    "actions_taken": ["budget_boost", "quarantine_revisit"],
+                    "budget_boosted": True,
+                    "quarantine_revisits": 1,
+                    "patterns_revisited": ["decompose-first"],
+                }
+            ]
+        }
+    )
+
     id: str
     job_hash: str
     recorded_at: datetime
@@ -62,6 +111,25 @@ class EntropyResponsePage(Page[EntropyResponseRecord]):
 
 
 class ResponseCheck(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "needs_response": True,
+                    "current_entropy": 0.2,
+                    "reason": "Entropy 0.200 < threshold 0.300",
+                    "status": "below_threshold",
+                },
+                {
+                    "needs_response": False,
+                    "current_entropy": None,
+                    "reason": "Cooldown active (3542s remaining)",
+                    "status": "cooldown",
+                },
+            ]
+        }
+    )
+
     needs_response: bool
     current_entropy: float | None = Field(
         description="The diversity index; null in cooldown and when there is no data."
@@ -71,6 +139,20 @@ class ResponseCheck(BaseModel):
 
 
 class ResponseStatistics(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "total_responses": 2,
+                    "avg_entropy_at_trigger": 0.16,
+                    "budget_boosts": 2,
+                    "quarantine_revisits": 3,
+                    "last_response": "2026-03-01T12:00:06.000001Z",
+                }
+            ]
+        }
+    )
+
     total_responses: int
     avg_entropy_at_trigger: float
     budget_boosts: int

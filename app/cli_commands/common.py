@@ -1,0 +1,355 @@
+"""What every client command shares: the connection options, error handling, and output.
+
+Exit codes: 0 success; 1 the server refused the request (its problem's title and detail on
+stderr, and the field errors of a 422); 2 the server could not be reached, or the command line
+itself is invalid (click's usage errors use 2 as well).
+"""
+
+import functools
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from app.client import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_URL,
+    ApiError,
+    EntropyBudgetClient,
+    ServerUnreachableError,
+    UnexpectedResponseError,
+    iter_pages,
+)
+from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+
+EXIT_API_ERROR = 1
+EXIT_UNREACHABLE = 2
+
+P = ParamSpec("P")
+R = TypeVar("R")
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The global `--url`, `--api-key` and `--timeout` options."""
+
+    url: str = DEFAULT_URL
+    api_key: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+
+    def client(self) -> EntropyBudgetClient:
+        return EntropyBudgetClient(self.url, api_key=self.api_key, timeout=self.timeout)
+
+
+def connection(ctx: typer.Context) -> Connection:
+    found = ctx.find_object(Connection)
+    return found if found is not None else Connection()
+
+
+@contextmanager
+def open_client(ctx: typer.Context) -> Iterator[EntropyBudgetClient]:
+    with connection(ctx).client() as client:
+        yield client
+
+
+def handles_api_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the client's typed errors into one clear message on stderr and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ServerUnreachableError as error:
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(EXIT_UNREACHABLE) from None
+        except ApiError as error:
+            typer.echo(f"Error: {error}", err=True)
+            for field_error in error.errors:
+                typer.echo(f"  {field_error.location}: {field_error.msg}", err=True)
+            raise typer.Exit(EXIT_API_ERROR) from None
+        except UnexpectedResponseError as error:
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(EXIT_API_ERROR) from None
+        except ValidationError as error:
+            # A request body built from the command line broke the service's own rules:
+            # nothing was sent.
+            typer.echo("Error: invalid input, nothing was sent", err=True)
+            for item in error.errors():
+                location = ".".join(str(part) for part in item["loc"])
+                typer.echo(f"  {location}: {item['msg']}", err=True)
+            raise typer.Exit(EXIT_UNREACHABLE) from None
+
+    return wrapper
+
+
+# -- options shared by several commands --------------------------------------------------------
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")
+]
+JobOption = Annotated[str, typer.Option("--job", "-j", help="The job_hash; empty means every job.")]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--limit", "-n", min=1, help=f"How many records in total (default {DEFAULT_LIMIT})."
+    ),
+]
+AllOption = Annotated[bool, typer.Option("--all", help="Every record, page after page.")]
+PageSizeOption = Annotated[
+    int,
+    typer.Option(min=1, max=MAX_LIMIT, help="Records per request while paging."),
+]
+CursorOption = Annotated[
+    str | None, typer.Option(help="Continue from the `next_cursor` of an earlier export.")
+]
+SinceOption = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d"],
+        help="Records at or after this time (RFC 3339; a plain date means UTC midnight).",
+    ),
+]
+UntilOption = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d"],
+        help="Records before this time (RFC 3339; a plain date means UTC midnight).",
+    ),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        dir_okay=False,
+        writable=True,
+        help="Write the records to this file as NDJSON (one JSON object a line) while paging.",
+    ),
+]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress bar on stderr (default: on when writing --output).",
+    ),
+]
+DEFAULT_PAGE_SIZE = 500
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Dates given without an offset are UTC (the API refuses naive times)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+PIPE_WIDTH = 160
+"""Line width when stdout is not a terminal and COLUMNS is unset: wide, so tables keep every
+column on one line in files and pipes."""
+
+
+def stdout() -> Console:
+    # Created per call: under test runners sys.stdout is swapped while a command runs.
+    console = Console(highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def dump(model: BaseModel) -> Any:
+    """The JSON value of a response model, exactly as the API serialises it."""
+    return model.model_dump(mode="json")
+
+
+def fmt(value: object) -> str:
+    """One table cell: numbers compact, times RFC 3339 to the second in UTC, null as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format(value, ".6g")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt(item) for item in value) or "-"
+    return str(value)
+
+
+def record_table(title: str, model: BaseModel, *, fields: Sequence[str] | None = None) -> Table:
+    """One record as a two-column (field, value) table."""
+    table = Table(title=Text(title), show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name in fields or list(type(model).model_fields):
+        table.add_row(name, Text(fmt(getattr(model, name))))
+    return table
+
+
+WRAPPING_ATTRIBUTES = frozenset(
+    {
+        "adjustment_reason",
+        "quarantine_reason",
+        "message",
+        "actions_taken",
+        "patterns_revisited",
+        "pattern_name",
+    }
+)
+
+
+def records(count: int) -> str:
+    return f"{count} record" if count == 1 else f"{count} records"
+
+
+def rows_table(
+    title: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Iterable[BaseModel],
+) -> Table:
+    """Records as rows; `columns` are (header, attribute) pairs. Times, numbers and ids stay on
+    one line; free text (reasons, messages, lists) wraps first when the terminal is narrow."""
+    table = Table(title=Text(title), title_justify="left")
+    for header, attribute in columns:
+        if attribute in WRAPPING_ATTRIBUTES:
+            table.add_column(header, overflow="fold")
+        else:
+            table.add_column(header, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(fmt(getattr(row, attribute))) for _header, attribute in columns))
+    return table
+
+
+# -- history exports -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How much of a history a command wants, and where it goes."""
+
+    limit: int | None
+    everything: bool
+    page_size: int
+    cursor: str | None
+    output: Path | None
+    progress: bool | None
+    as_json: bool
+
+    @property
+    def wanted(self) -> int | None:
+        if self.everything:
+            return None
+        return self.limit if self.limit is not None else DEFAULT_LIMIT
+
+    @property
+    def show_progress(self) -> bool:
+        return self.progress if self.progress is not None else self.output is not None
+
+
+def check_paging(limit: int | None, everything: bool) -> None:
+    if everything and limit is not None:
+        raise typer.BadParameter("use either --limit or --all, not both", param_hint="--limit")
+
+
+def export_history(
+    title: str,
+    fetch: Callable[[int, str | None], Page[ItemT]],
+    paging: Paging,
+    columns: Sequence[tuple[str, str]],
+    *,
+    expected_total: Callable[[], int | None] | None = None,
+) -> None:
+    """Page through a history: NDJSON to --output, JSON or a table to stdout.
+
+    --json prints `{"items": [...], "next_cursor": ...}`: the API's page when one request was
+    enough, and for longer exports every item fetched with the cursor after the last of them.
+    """
+    items: list[ItemT] = []
+    next_cursor: str | None = None
+    total = paging.wanted
+    if total is None and paging.show_progress and expected_total is not None:
+        total = expected_total()
+    with ExitStack() as stack:
+        sink = (
+            stack.enter_context(paging.output.open("w", encoding="utf-8"))
+            if paging.output is not None
+            else None
+        )
+        progress = stack.enter_context(_progress_bar()) if paging.show_progress else None
+        task = progress.add_task(title, total=total) if progress is not None else None
+        written = 0
+        for page in iter_pages(
+            fetch, wanted=paging.wanted, page_size=paging.page_size, cursor=paging.cursor
+        ):
+            next_cursor = page.next_cursor
+            if sink is not None:
+                for item in page.items:
+                    sink.write(item.model_dump_json() + "\n")
+                sink.flush()
+            else:
+                items.extend(page.items)
+            written += len(page.items)
+            if progress is not None and task is not None:
+                progress.update(task, completed=written)
+        if progress is not None and task is not None:
+            progress.update(task, total=written, completed=written)
+
+    if paging.output is not None:
+        more = f"; continue with --cursor {next_cursor}" if next_cursor else ""
+        stderr().print(
+            f"Wrote {records(written)} to {paging.output}{more}", soft_wrap=True, markup=False
+        )
+        return
+    if paging.as_json:
+        print_json({"items": [dump(item) for item in items], "next_cursor": next_cursor})
+        return
+    console = stdout()
+    console.print(rows_table(f"{title} ({records(len(items))})", columns, items))
+    if next_cursor:
+        console.print(
+            "More records: --all for every one, --limit N for more, "
+            f"or --cursor {next_cursor} to continue.",
+            soft_wrap=True,
+            markup=False,
+        )
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr(),
+    )

@@ -1,0 +1,99 @@
+"""`entropy-budget entropy show|history|snapshot`: pattern diversity."""
+
+from typing import Annotated
+
+import typer
+
+from app.cli_commands.common import (
+    DEFAULT_PAGE_SIZE,
+    AllOption,
+    CursorOption,
+    JsonOption,
+    LimitOption,
+    OutputOption,
+    PageSizeOption,
+    Paging,
+    ProgressOption,
+    SinceOption,
+    UntilOption,
+    as_utc,
+    check_paging,
+    dump,
+    export_history,
+    handles_api_errors,
+    open_client,
+    print_json,
+    record_table,
+    stdout,
+)
+
+app = typer.Typer(help="Pattern diversity: current metrics, snapshots and their history.")
+
+AlertThresholdOption = Annotated[
+    float | None,
+    typer.Option(help="Flag `threshold_exceeded` when the diversity index is below it (0..1)."),
+]
+
+HISTORY_COLUMNS = (
+    ("calculated_at", "calculated_at"),
+    ("diversity", "diversity_index"),
+    ("bits", "shannon_entropy"),
+    ("patterns", "unique_pattern_count"),
+    ("applications", "total_applications"),
+    ("dominant", "dominant_pattern_share"),
+    ("alert", "threshold_exceeded"),
+)
+
+
+@app.command("show")
+@handles_api_errors
+def show(
+    ctx: typer.Context, alert_threshold: AlertThresholdOption = None, as_json: JsonOption = False
+) -> None:
+    """The current pattern diversity (nothing is recorded)."""
+    with open_client(ctx) as client:
+        metrics = client.pattern_entropy(alert_threshold)
+    if as_json:
+        print_json(dump(metrics))
+        return
+    stdout().print(record_table("Pattern diversity", metrics))
+
+
+@app.command("snapshot")
+@handles_api_errors
+def snapshot(
+    ctx: typer.Context, alert_threshold: AlertThresholdOption = None, as_json: JsonOption = False
+) -> None:
+    """Measure the diversity now and record it as a snapshot."""
+    with open_client(ctx) as client:
+        recorded = client.record_entropy_snapshot(alert_threshold)
+    if as_json:
+        print_json(dump(recorded))
+        return
+    stdout().print(record_table(f"Snapshot {recorded.id}", recorded))
+
+
+@app.command("history")
+@handles_api_errors
+def history(
+    ctx: typer.Context,
+    limit: LimitOption = None,
+    everything: AllOption = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    cursor: CursorOption = None,
+    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
+    output: OutputOption = None,
+    progress: ProgressOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Diversity snapshots, newest first."""
+    check_paging(limit, everything)
+    window = {"since": as_utc(since), "until": as_utc(until)}
+    with open_client(ctx) as client:
+        export_history(
+            "Diversity snapshots",
+            lambda size, after: client.entropy_history(limit=size, cursor=after, **window),
+            Paging(limit, everything, page_size, cursor, output, progress, as_json),
+            HISTORY_COLUMNS,
+        )

@@ -1,0 +1,165 @@
+"""`entropy-budget responses check|trigger|history|stats`: entropy responses."""
+
+from typing import Annotated, Any
+
+import typer
+
+from app.cli_commands.common import (
+    DEFAULT_PAGE_SIZE,
+    AllOption,
+    CursorOption,
+    JobOption,
+    JsonOption,
+    LimitOption,
+    OutputOption,
+    PageSizeOption,
+    Paging,
+    ProgressOption,
+    SinceOption,
+    UntilOption,
+    as_utc,
+    check_paging,
+    dump,
+    export_history,
+    handles_api_errors,
+    open_client,
+    print_json,
+    record_table,
+    stdout,
+)
+from app.responses.schemas import ResponseConfig, TriggerContext, TriggerRequest
+
+app = typer.Typer(help="Entropy responses: check the need, trigger one, history, statistics.")
+
+RequiredJobOption = Annotated[str, typer.Option("--job", "-j", help="The job_hash.")]
+
+HISTORY_COLUMNS = (
+    ("recorded_at", "recorded_at"),
+    ("job", "job_hash"),
+    ("entropy", "entropy_at_trigger"),
+    ("threshold", "threshold_used"),
+    ("actions", "actions_taken"),
+    ("revisited", "patterns_revisited"),
+)
+
+
+@app.command("check")
+@handles_api_errors
+def check(
+    ctx: typer.Context,
+    job_hash: RequiredJobOption,
+    threshold: Annotated[
+        float | None, typer.Option(help="Diversity below this needs a response (default 0.3).")
+    ] = None,
+    cooldown: Annotated[
+        int | None, typer.Option(help="Seconds between two responses (default 3600).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Does the job need an entropy response now?"""
+    with open_client(ctx) as client:
+        result = client.check_response(
+            job_hash, entropy_threshold=threshold, cooldown_seconds=cooldown
+        )
+    if as_json:
+        print_json(dump(result))
+        return
+    stdout().print(record_table(f"Entropy response check: {job_hash}", result))
+
+
+@app.command("trigger")
+@handles_api_errors
+def trigger(
+    ctx: typer.Context,
+    job_hash: RequiredJobOption,
+    entropy: Annotated[float, typer.Option(help="The diversity that triggered the response.")],
+    threshold: Annotated[float, typer.Option(help="The threshold it fell below.")] = 0.3,
+    boost_budget: Annotated[
+        bool, typer.Option("--boost/--no-boost", help="Boost the job's budget.")
+    ] = True,
+    revisit_quarantine: Annotated[
+        bool,
+        typer.Option("--revisit/--no-revisit", help="Send quarantined patterns back to pending."),
+    ] = True,
+    max_revisits: Annotated[
+        int | None, typer.Option(help="At most this many patterns revisited (default 3).")
+    ] = None,
+    boost_amount: Annotated[float | None, typer.Option(help="Budget boost (default 0.10).")] = None,
+    floor: Annotated[float | None, typer.Option(help="Budget floor (default 0.05).")] = None,
+    ceiling: Annotated[float | None, typer.Option(help="Budget ceiling (default 0.50).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Trigger an entropy response now (it does not consult the cooldown: `check` does)."""
+    config: dict[str, Any] = {
+        "boost_budget": boost_budget,
+        "revisit_quarantine": revisit_quarantine,
+    }
+    optional = {
+        "max_quarantine_revisits": max_revisits,
+        "budget_boost_amount": boost_amount,
+        "budget_floor": floor,
+        "budget_ceiling": ceiling,
+    }
+    config |= {name: value for name, value in optional.items() if value is not None}
+    body = TriggerRequest(
+        trigger=TriggerContext(
+            job_hash=job_hash, entropy_at_trigger=entropy, threshold_used=threshold
+        ),
+        config=ResponseConfig(**config),
+    )
+    with open_client(ctx) as client:
+        record = client.trigger_response(body)
+    if as_json:
+        print_json(dump(record))
+        return
+    stdout().print(record_table(f"Entropy response {record.id}", record))
+
+
+@app.command("history")
+@handles_api_errors
+def history(
+    ctx: typer.Context,
+    job_hash: JobOption = "",
+    limit: LimitOption = None,
+    everything: AllOption = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    cursor: CursorOption = None,
+    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
+    output: OutputOption = None,
+    progress: ProgressOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Entropy responses, newest first."""
+    check_paging(limit, everything)
+    window = {"since": as_utc(since), "until": as_utc(until)}
+    with open_client(ctx) as client:
+
+        def total() -> int | None:
+            if since or until:
+                return None
+            return client.response_statistics(job_hash).total_responses
+
+        export_history(
+            "Entropy responses",
+            lambda size, after: client.response_history(
+                job_hash, limit=size, cursor=after, **window
+            ),
+            Paging(limit, everything, page_size, cursor, output, progress, as_json),
+            HISTORY_COLUMNS,
+            expected_total=total,
+        )
+
+
+@app.command("stats")
+@handles_api_errors
+def stats(ctx: typer.Context, job_hash: JobOption = "", as_json: JsonOption = False) -> None:
+    """Entropy response statistics."""
+    with open_client(ctx) as client:
+        statistics = client.response_statistics(job_hash)
+    if as_json:
+        print_json(dump(statistics))
+        return
+    stdout().print(
+        record_table(f"Entropy response statistics: {job_hash or 'every job'}", statistics)
+    )

@@ -1,0 +1,429 @@
+"""A small typed client for a running entropy-budget server.
+
+It speaks the HTTP contract over `httpx.Client` and returns the service's own pydantic response
+models (the same classes the routers answer with), so a client and the server cannot drift apart
+silently. Request bodies are the service's request models too: they are validated here with the
+server's rules before anything is sent.
+
+Errors are typed: `ServerUnreachableError` when no HTTP answer came back (connection refused, DNS,
+timeout), `ApiError` carrying the RFC 9457 problem fields for every non-2xx answer.
+"""
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from app.alerts.schemas import AlertReport
+from app.budget.schemas import (
+    BudgetAdjustmentRequest,
+    BudgetRecord,
+    BudgetRecordPage,
+    BudgetStatistics,
+    BudgetUpdate,
+)
+from app.core.pagination import MAX_LIMIT, Page
+from app.entropy.schemas import (
+    PatternEntropyMetrics,
+    PatternEntropySnapshot,
+    PatternEntropySnapshotPage,
+    SnapshotRequest,
+)
+from app.patterns.schemas import (
+    ApplicationCreate,
+    ApplicationRecord,
+    PatternCreate,
+    PatternPage,
+    PatternRecord,
+    PatternStatusUpdate,
+    QuarantineStatus,
+)
+from app.responses.schemas import (
+    EntropyResponsePage,
+    EntropyResponseRecord,
+    ResponseCheck,
+    ResponseStatistics,
+    TriggerRequest,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+USER_AGENT = "entropy-budget-client/0.1.0"
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of a 422 problem's `errors`: where (`loc`), what (`msg`), and a machine `type`."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
+
+    @property
+    def location(self) -> str:
+        return ".".join(str(part) for part in self.loc)
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    """The server answered with an error: the fields of its problem document."""
+
+    status: int
+    title: str
+    detail: str | None = None
+    type: str = "about:blank"
+    errors: list[FieldError] = field(default_factory=list)
+    method: str = ""
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        super().__init__(self.status, self.title, self.detail)
+
+    def __str__(self) -> str:
+        text = f"{self.title} ({self.status})"
+        return f"{text}: {self.detail}" if self.detail else text
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> "ApiError":
+        """Read a problem document; anything else (a proxy's HTML page...) keeps status + text."""
+        request = response.request
+        common: dict[str, Any] = {"method": request.method, "url": str(request.url)}
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("title"), str):
+            detail = body.get("detail")
+            return cls(
+                status=response.status_code,
+                title=body["title"],
+                detail=detail if isinstance(detail, str) else None,
+                type=str(body.get("type", "about:blank")),
+                errors=_field_errors(body.get("errors")),
+                **common,
+            )
+        return cls(
+            status=response.status_code,
+            title=_reason_phrase(response.status_code),
+            detail=response.text.strip()[:500] or None,
+            **common,
+        )
+
+
+class ServerUnreachableError(Exception):
+    """No HTTP answer: the server is down, the address is wrong, or it did not answer in time."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the entropy-budget server at {url} ({reason})")
+        self.url = url
+        self.reason = reason
+
+
+class UnexpectedResponseError(Exception):
+    """A 2xx answer whose body is not what the contract promises (wrong server or version)."""
+
+
+def _field_errors(raw: object) -> list[FieldError]:
+    if not isinstance(raw, list):
+        return []
+    errors = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        loc = item.get("loc", [])
+        errors.append(
+            FieldError(
+                loc=tuple(part if isinstance(part, int) else str(part) for part in loc)
+                if isinstance(loc, list)
+                else (str(loc),),
+                msg=str(item.get("msg", "")),
+                type=str(item.get("type", "")),
+            )
+        )
+    return errors
+
+
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
+
+def _transport_reason(error: httpx.TransportError) -> str:
+    if isinstance(error, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(error, httpx.ConnectError):
+        text = str(error).lower()
+        if "refused" in text:
+            return "connection refused"
+        return str(error) or "cannot connect"
+    return str(error) or error.__class__.__name__
+
+
+def _query(**params: object) -> dict[str, str | int | float]:
+    """Query parameters without the unset ones; datetimes as RFC 3339."""
+    query: dict[str, str | int | float] = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            query[name] = value.isoformat()
+        elif isinstance(value, str | int | float):
+            query[name] = value
+        else:
+            raise TypeError(f"unsupported query value for {name}: {value!r}")
+    return query
+
+
+def iter_pages(
+    fetch: Callable[[int, str | None], Page[ItemT]],
+    *,
+    wanted: int | None,
+    page_size: int = MAX_LIMIT,
+    cursor: str | None = None,
+) -> Iterator[Page[ItemT]]:
+    """Follow `next_cursor` until `wanted` items (None: all of them) have been fetched.
+
+    Each page asks for no more than is still wanted, so the last page's `next_cursor` is exactly
+    where a later export would continue (None when nothing is left).
+    """
+    if not 1 <= page_size <= MAX_LIMIT:
+        raise ValueError(f"page_size must be within 1..{MAX_LIMIT}")
+    remaining = wanted
+    while remaining is None or remaining > 0:
+        size = page_size if remaining is None else min(page_size, remaining)
+        page = fetch(size, cursor)
+        yield page
+        if remaining is not None:
+            remaining -= len(page.items)
+        cursor = page.next_cursor
+        if cursor is None or not page.items:
+            return
+
+
+class EntropyBudgetClient:
+    """Typed access to the `/v1` API of one server. Use it as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- exploration budget -------------------------------------------------------------------
+
+    def get_budget(self, job_hash: str = "") -> BudgetRecord:
+        """The job's current budget (the latest of every job when `job_hash` is empty)."""
+        return self._get(BudgetRecord, "/v1/budget", job_hash=job_hash)
+
+    def budget_history(
+        self,
+        job_hash: str = "",
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> BudgetRecordPage:
+        return self._get(
+            BudgetRecordPage,
+            "/v1/budget/history",
+            job_hash=job_hash,
+            limit=limit,
+            cursor=cursor,
+            since=since,
+            until=until,
+        )
+
+    def budget_statistics(self, job_hash: str = "") -> BudgetStatistics:
+        return self._get(BudgetStatistics, "/v1/budget/statistics", job_hash=job_hash)
+
+    def set_budget(self, body: BudgetUpdate) -> BudgetRecord:
+        return self._send(BudgetRecord, "POST", "/v1/budget", body)
+
+    def adjust_budget(self, body: BudgetAdjustmentRequest) -> BudgetRecord:
+        return self._send(BudgetRecord, "POST", "/v1/budget/adjustments", body)
+
+    # -- pattern entropy ----------------------------------------------------------------------
+
+    def pattern_entropy(self, alert_threshold: float | None = None) -> PatternEntropyMetrics:
+        return self._get(
+            PatternEntropyMetrics, "/v1/pattern-entropy", alert_threshold=alert_threshold
+        )
+
+    def record_entropy_snapshot(
+        self, alert_threshold: float | None = None
+    ) -> PatternEntropySnapshot:
+        body = SnapshotRequest(alert_threshold=alert_threshold)
+        return self._send(PatternEntropySnapshot, "POST", "/v1/pattern-entropy/snapshots", body)
+
+    def entropy_history(
+        self,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> PatternEntropySnapshotPage:
+        return self._get(
+            PatternEntropySnapshotPage,
+            "/v1/pattern-entropy/history",
+            limit=limit,
+            cursor=cursor,
+            since=since,
+            until=until,
+        )
+
+    # -- entropy responses --------------------------------------------------------------------
+
+    def check_response(
+        self,
+        job_hash: str,
+        *,
+        entropy_threshold: float | None = None,
+        cooldown_seconds: int | None = None,
+    ) -> ResponseCheck:
+        return self._get(
+            ResponseCheck,
+            "/v1/entropy-responses/check",
+            job_hash=job_hash,
+            entropy_threshold=entropy_threshold,
+            cooldown_seconds=cooldown_seconds,
+        )
+
+    def trigger_response(self, body: TriggerRequest) -> EntropyResponseRecord:
+        return self._send(EntropyResponseRecord, "POST", "/v1/entropy-responses", body)
+
+    def latest_response(self, job_hash: str = "") -> EntropyResponseRecord:
+        return self._get(EntropyResponseRecord, "/v1/entropy-responses/latest", job_hash=job_hash)
+
+    def response_history(
+        self,
+        job_hash: str = "",
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> EntropyResponsePage:
+        return self._get(
+            EntropyResponsePage,
+            "/v1/entropy-responses/history",
+            job_hash=job_hash,
+            limit=limit,
+            cursor=cursor,
+            since=since,
+            until=until,
+        )
+
+    def response_statistics(self, job_hash: str = "") -> ResponseStatistics:
+        return self._get(ResponseStatistics, "/v1/entropy-responses/statistics", job_hash=job_hash)
+
+    # -- patterns -----------------------------------------------------------------------------
+
+    def create_pattern(self, body: PatternCreate) -> PatternRecord:
+        return self._send(PatternRecord, "POST", "/v1/patterns", body)
+
+    def get_pattern(self, pattern_id: str) -> PatternRecord:
+        return self._get(PatternRecord, f"/v1/patterns/{_segment(pattern_id)}")
+
+    def list_patterns(
+        self,
+        *,
+        quarantine_status: QuarantineStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> PatternPage:
+        return self._get(
+            PatternPage,
+            "/v1/patterns",
+            quarantine_status=quarantine_status,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def update_pattern_status(self, pattern_id: str, body: PatternStatusUpdate) -> PatternRecord:
+        return self._send(PatternRecord, "PATCH", f"/v1/patterns/{_segment(pattern_id)}", body)
+
+    def record_application(self, pattern_id: str, body: ApplicationCreate) -> ApplicationRecord:
+        path = f"/v1/patterns/{_segment(pattern_id)}/applications"
+        return self._send(ApplicationRecord, "POST", path, body)
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def alerts(self, job_hash: str = "") -> AlertReport:
+        """The dashboard's alert rules, evaluated by the server."""
+        return self._get(AlertReport, "/v1/alerts", job_hash=job_hash)
+
+    # -- transport ----------------------------------------------------------------------------
+
+    def _get(self, model: type[ModelT], path: str, **params: object) -> ModelT:
+        return self._request(model, "GET", path, params=_query(**params))
+
+    def _send(self, model: type[ModelT], method: str, path: str, body: BaseModel) -> ModelT:
+        # Only what the caller set: the server owns every default.
+        payload = body.model_dump(mode="json", exclude_unset=True)
+        return self._request(model, method, path, json=payload)
+
+    def _request(
+        self,
+        model: type[ModelT],
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | float] | None = None,
+        json: Any = None,
+    ) -> ModelT:
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+        except httpx.TransportError as error:
+            raise ServerUnreachableError(self.base_url, _transport_reason(error)) from error
+        if not response.is_success:
+            raise ApiError.from_response(response)
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as error:
+            raise UnexpectedResponseError(
+                f"{method} {path} answered {response.status_code} with a body that is not "
+                f"a {model.__name__}: {error.error_count()} error(s)"
+            ) from error
+
+
+def _segment(identifier: str) -> str:
+    """A path segment: identifiers are [A-Za-z0-9._:-], but a bad one must not change the path
+    (the server then answers 422 or 404 for it)."""
+    return quote(identifier, safe="")

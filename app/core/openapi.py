@@ -1,0 +1,179 @@
+"""The OpenAPI document that generated clients are built from.
+
+FastAPI documents a 422 with its own `HTTPValidationError` shape and fastapi-problem a bare
+`Problem`; neither is what the service sends. This puts the real problem documents in the
+components (`Problem`, and `ValidationProblem` with its `errors`), points every 422 at the
+latter as `application/problem+json`, and drops the unused FastAPI shapes, so a generated
+client parses every error answer into a model with the right fields.
+
+The service types its fixed vocabularies as `Literal`s, which pydantic writes inline wherever
+they appear; a generator then makes one enum per use (`PatternRecordQuarantineStatus`,
+`PatternCreateQuarantineStatus`...). Named here, each becomes one shared component.
+
+FastAPI serialises the document with `exclude_none`, which also strips the `null` values out of
+the models' examples (`"quarantined_at": null`), leaving examples that fail their own schema;
+required nullable fields get their `null` back.
+"""
+
+from collections.abc import Callable, Mapping
+from typing import Any, get_args
+
+from fastapi import FastAPI
+
+from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
+
+PROBLEM_FIELDS: dict[str, Any] = {
+    "type": {
+        "type": "string",
+        "title": "Type",
+        "description": "A URI naming the kind of problem.",
+    },
+    "title": {"type": "string", "title": "Title", "description": "Short summary of the kind."},
+    "status": {"type": "integer", "title": "Status", "description": "The HTTP status code."},
+    "detail": {
+        "type": "string",
+        "title": "Detail",
+        "description": "What went wrong with this request.",
+    },
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document: every error the service returns.",
+    "type": "object",
+    "properties": PROBLEM_FIELDS,
+    "required": ["type", "title", "status"],
+}
+
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "description": "One invalid input.",
+    "type": "object",
+    "properties": {
+        "loc": {
+            "type": "array",
+            "title": "Location",
+            "description": 'Where: ["body", "job_hash"], ["query", "limit"]...',
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        },
+        "msg": {"type": "string", "title": "Message"},
+        "type": {"type": "string", "title": "Error type"},
+    },
+    "required": ["loc", "msg", "type"],
+}
+
+VALIDATION_PROBLEM_EXAMPLE: dict[str, Any] = {
+    "type": PROBLEM_TYPE_URI.format(type="validation-error"),
+    "title": "Request validation failed",
+    "status": 422,
+    "detail": "body.current_entropy: Input should be less than or equal to 1",
+    "errors": [
+        {
+            "loc": ["body", "current_entropy"],
+            "msg": "Input should be less than or equal to 1",
+            "type": "less_than_equal",
+        }
+    ],
+}
+
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "ValidationProblem",
+    "description": "A 422 problem: `detail` summarises, `errors` lists every invalid input.",
+    "type": "object",
+    "properties": {
+        **PROBLEM_FIELDS,
+        "errors": {
+            "type": "array",
+            "title": "Errors",
+            "items": {"$ref": "#/components/schemas/FieldError"},
+        },
+    },
+    "required": ["type", "title", "status", "detail", "errors"],
+    "examples": [VALIDATION_PROBLEM_EXAMPLE],
+}
+
+VALIDATION_RESPONSE: dict[str, Any] = {
+    "description": "Invalid input: every failing field is listed in `errors`",
+    "content": {
+        PROBLEM_MEDIA_TYPE: {
+            "schema": {"$ref": "#/components/schemas/ValidationProblem"},
+            "example": VALIDATION_PROBLEM_EXAMPLE,
+        }
+    },
+}
+
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def install_openapi(app: FastAPI, *, enums: Mapping[str, Any] | None = None) -> None:
+    """Wrap `app.openapi` (after fastapi-problem has wrapped it) and cache the result.
+
+    `enums` names `Literal` types: `{"QuarantineStatus": QuarantineStatus}`.
+    """
+    generate: Callable[[], dict[str, Any]] = app.openapi
+    named = {name: tuple(get_args(literal)) for name, literal in (enums or {}).items()}
+    cached: dict[str, Any] = {}
+
+    def openapi() -> dict[str, Any]:
+        if not cached:
+            cached.update(_customise(generate(), named))
+        return cached
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -> dict[str, Any]:
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = VALIDATION_RESPONSE
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    by_values = {frozenset(values): name for name, values in enums.items()}
+    document["paths"] = _name_enums(document.get("paths", {}), by_values)
+    schemas.update(_name_enums(schemas, by_values))
+    for name, values in enums.items():
+        schemas[name] = {"title": name, "type": "string", "enum": list(values)}
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["FieldError"] = FIELD_ERROR_SCHEMA
+    schemas["ValidationProblem"] = VALIDATION_PROBLEM_SCHEMA
+    for schema in schemas.values():
+        _restore_null_examples(schema)
+    return document
+
+
+def _restore_null_examples(schema: dict[str, Any]) -> None:
+    properties = schema.get("properties", {})
+    for example in schema.get("examples", []):
+        if not isinstance(example, dict):
+            continue
+        for name in schema.get("required", []):
+            if name not in example and _nullable(properties.get(name, {})):
+                example[name] = None
+
+
+def _nullable(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "null" or any(
+        option.get("type") == "null" for option in schema.get("anyOf", [])
+    )
+
+
+_ENUM_KEYWORDS = frozenset({"type", "enum", "title"})
+
+
+def _name_enums(node: Any, by_values: Mapping[frozenset[Any], str]) -> Any:
+    """Replace inline string enums whose values are a named vocabulary by a `$ref` to it
+    (keeping `default` and `description` beside the reference)."""
+    if isinstance(node, list):
+        return [_name_enums(item, by_values) for item in node]
+    if not isinstance(node, dict):
+        return node
+    values = node.get("enum")
+    if node.get("type") == "string" and isinstance(values, list):
+        name = by_values.get(frozenset(values))
+        if name is not None and len(values) == len(set(values)):
+            kept = {key: value for key, value in node.items() if key not in _ENUM_KEYWORDS}
+            return {"$ref": f"#/components/schemas/{name}", **kept}
+    return {key: _name_enums(value, by_values) for key, value in node.items()}

@@ -1,0 +1,806 @@
+/* entropy-budget dashboard: reads the public API and draws it with uPlot (vendored).
+ *
+ * Nothing here evaluates a rule: alerts, statistics and diversity are shown as the API reports
+ * them. Everything is rendered with textContent (never innerHTML), and the page is served with a
+ * CSP that forbids inline script and style.
+ *
+ * window.dashboardState exposes what the page last fetched and what the charts hold, for tests
+ * and for anyone poking at the page from the browser console.
+ */
+(function () {
+  "use strict";
+
+  const body = document.body;
+  const CONFIG = Object.freeze({
+    floor: Number(body.dataset.floor),
+    ceiling: Number(body.dataset.ceiling),
+    diversityThreshold: Number(body.dataset.diversityThreshold),
+    refreshMs: Number(body.dataset.refreshSeconds) * 1000,
+    pageSize: 1000,
+    maxHistory: 2000,
+    maxJobs: 1000,
+    recentResponses: 5,
+  });
+  const KEY_STORAGE = "entropy-budget.read-key";
+
+  const MARKERS = [
+    { type: "initial", label: "initial", color: "#64748b", shape: "diamond" },
+    { type: "boost", label: "boost", color: "#16a34a", shape: "up" },
+    { type: "decay", label: "decay", color: "#ea580c", shape: "down" },
+    { type: "floor_enforced", label: "floor enforced", color: "#dc2626", shape: "square" },
+    { type: "ceiling_enforced", label: "ceiling enforced", color: "#7c3aed", shape: "square" },
+    { type: "manual", label: "manual", color: "#0f172a", shape: "circle" },
+  ];
+  const COLORS = {
+    budget: "#2563eb",
+    band: "rgba(37, 99, 235, 0.08)",
+    bandEdge: "rgba(37, 99, 235, 0.35)",
+    event: "#db2777",
+    diversity: "#0d9488",
+    threshold: "#dc2626",
+  };
+
+  const BUDGET_STATS = [
+    ["current_budget", "current", fixed3],
+    ["avg_budget", "average", fixed3],
+    ["min_budget", "minimum", fixed3],
+    ["max_budget", "maximum", fixed3],
+    ["total_adjustments", "adjustments", integer],
+    ["initial_count", "initial", integer],
+    ["boost_count", "boosts", integer],
+    ["decay_count", "decays", integer],
+    ["floor_enforcements", "floor enforced", integer],
+    ["ceiling_enforcements", "ceiling enforced", integer],
+  ];
+  const RESPONSE_STATS = [
+    ["total_responses", "responses", integer],
+    ["avg_entropy_at_trigger", "avg entropy at trigger", fixed3],
+    ["budget_boosts", "budget boosts", integer],
+    ["quarantine_revisits", "quarantine revisits", integer],
+    ["last_response", "last response", timestamp],
+  ];
+  const ENTROPY_STATS = [
+    ["diversity_index", "diversity index", fixed3],
+    ["threshold_exceeded", "below threshold", yesNo],
+    ["shannon_entropy", "Shannon entropy (bits)", fixed3],
+    ["max_possible_entropy", "max possible (bits)", fixed3],
+    ["unique_pattern_count", "patterns", integer],
+    ["effective_pattern_count", "patterns applied", integer],
+    ["total_applications", "applications", integer],
+    ["dominant_pattern_share", "dominant pattern share", percent],
+  ];
+
+  const state = {
+    job: null,
+    jobs: [],
+    status: "loading",
+    lastUpdated: null,
+    refreshCount: 0,
+    error: null,
+    budget: { records: [], truncated: false, plotted: null },
+    responses: { records: [], truncated: false, events: [] },
+    diversity: { snapshots: [], truncated: false, plotted: null },
+    statistics: { budget: null, responses: null, entropy: null },
+    alerts: null,
+  };
+  window.dashboardState = state;
+
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    picker: $("job-picker"),
+    lastUpdated: $("last-updated"),
+    statusDot: $("status-dot"),
+    keyForm: $("key-form"),
+    keyInput: $("api-key"),
+    keyForget: $("key-forget"),
+    authBanner: $("auth-banner"),
+    authDetail: $("auth-detail"),
+    errorBanner: $("error-banner"),
+    budgetChart: $("budget-chart"),
+    budgetReadout: $("budget-readout"),
+    budgetNote: $("budget-note"),
+    budgetSubtitle: $("budget-subtitle"),
+    diversityChart: $("diversity-chart"),
+    diversityReadout: $("diversity-readout"),
+    diversityNote: $("diversity-note"),
+    alerts: $("alerts"),
+    alertsFiring: $("alerts-firing"),
+    budgetStats: $("budget-stats"),
+    responseStats: $("response-stats"),
+    recentResponses: $("recent-responses"),
+    entropyStats: $("entropy-stats"),
+  };
+
+  // ---- formatting ----------------------------------------------------------------------------
+
+  function fixed3(value) {
+    return value === null || value === undefined ? "–" : Number(value).toFixed(3);
+  }
+  function integer(value) {
+    return value === null || value === undefined ? "–" : String(value);
+  }
+  function percent(value) {
+    return value === null || value === undefined ? "–" : `${(value * 100).toFixed(1)}%`;
+  }
+  function yesNo(value) {
+    return value ? "yes" : "no";
+  }
+  function pad(n, width = 2) {
+    return String(n).padStart(width, "0");
+  }
+  function utcText(date) {
+    return (
+      `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ` +
+      `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} UTC`
+    );
+  }
+  function timestamp(value) {
+    return value ? utcText(new Date(epochSeconds(value) * 1000)) : "never";
+  }
+
+  /** RFC 3339 -> epoch seconds, keeping the microseconds that Date would drop. */
+  function epochSeconds(text) {
+    const match = /^(.*T\d{2}:\d{2}:\d{2})(\.\d+)?(.*)$/.exec(text);
+    if (!match) return Date.parse(text) / 1000;
+    return Date.parse(match[1] + match[3]) / 1000 + (match[2] ? Number(`0${match[2]}`) : 0);
+  }
+
+  // ---- the read key and the API --------------------------------------------------------------
+
+  function readKey() {
+    try {
+      return window.localStorage.getItem(KEY_STORAGE) || "";
+    } catch (_error) {
+      return els.keyInput.value.trim();
+    }
+  }
+  function storeKey(key) {
+    try {
+      if (key) window.localStorage.setItem(KEY_STORAGE, key);
+      else window.localStorage.removeItem(KEY_STORAGE);
+    } catch (_error) {
+      /* storage disabled: the key lives in the field for this page only */
+    }
+  }
+
+  class AuthError extends Error {
+    constructor(status, detail) {
+      super(detail || `HTTP ${status}`);
+      this.status = status;
+    }
+  }
+  class ApiError extends Error {}
+
+  async function api(path, params) {
+    const url = new URL(path, document.baseURI);
+    for (const [name, value] of Object.entries(params || {})) {
+      if (value !== undefined && value !== null) url.searchParams.set(name, String(value));
+    }
+    const headers = { Accept: "application/json" };
+    const key = readKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    let response;
+    try {
+      response = await fetch(url, { headers, cache: "no-store", credentials: "same-origin" });
+    } catch (error) {
+      throw new ApiError(`cannot reach the server (${error.message})`);
+    }
+    if (response.ok) return response.json();
+    let detail = "";
+    try {
+      const problem = await response.json();
+      detail = problem.detail || problem.title || "";
+    } catch (_error) {
+      /* not a problem document */
+    }
+    if (response.status === 401 || response.status === 403) {
+      throw new AuthError(response.status, detail);
+    }
+    throw new ApiError(`${url.pathname} answered ${response.status}${detail ? `: ${detail}` : ""}`);
+  }
+
+  /** Follows next_cursor until `maxItems` items (newest first). */
+  async function collect(path, params, maxItems) {
+    const items = [];
+    let cursor = null;
+    do {
+      const page = await api(path, {
+        ...params,
+        limit: Math.min(CONFIG.pageSize, maxItems - items.length),
+        cursor,
+      });
+      items.push(...page.items);
+      cursor = page.next_cursor;
+    } while (cursor && items.length < maxItems);
+    return { items, truncated: Boolean(cursor) };
+  }
+
+  // ---- charts --------------------------------------------------------------------------------
+
+  const cursorSync = uPlot.sync("entropy-budget-timeline");
+
+  function utcDate(seconds) {
+    return uPlot.tzDate(new Date(seconds * 1e3), "Etc/UTC");
+  }
+
+  /** A points path builder drawing `shape` at every non-null value of the series. */
+  function shapePoints(shape) {
+    return (u, seriesIdx, idx0, idx1) => {
+      const series = u.series[seriesIdx];
+      const size = (series.points.size * devicePixelRatio) / 2;
+      const path = new Path2D();
+      const xs = u.data[0];
+      const ys = u.data[seriesIdx];
+      for (let i = idx0; i <= idx1; i++) {
+        if (ys[i] === null || ys[i] === undefined) continue;
+        const x = u.valToPos(xs[i], "x", true);
+        const y = u.valToPos(ys[i], series.scale, true);
+        if (shape === "up") {
+          path.moveTo(x, y - size);
+          path.lineTo(x + size, y + size * 0.8);
+          path.lineTo(x - size, y + size * 0.8);
+          path.closePath();
+        } else if (shape === "down") {
+          path.moveTo(x, y + size);
+          path.lineTo(x + size, y - size * 0.8);
+          path.lineTo(x - size, y - size * 0.8);
+          path.closePath();
+        } else if (shape === "square") {
+          path.rect(x - size * 0.8, y - size * 0.8, size * 1.6, size * 1.6);
+        } else if (shape === "diamond") {
+          path.moveTo(x, y - size);
+          path.lineTo(x + size, y);
+          path.lineTo(x, y + size);
+          path.lineTo(x - size, y);
+          path.closePath();
+        } else {
+          path.moveTo(x + size * 0.8, y);
+          path.arc(x, y, size * 0.8, 0, 2 * Math.PI);
+        }
+      }
+      return { stroke: path, fill: path };
+    };
+  }
+
+  function xRange() {
+    const times = [
+      ...state.budget.records.map((r) => r.x),
+      ...state.diversity.snapshots.map((s) => s.x),
+      ...state.responses.events,
+    ];
+    if (times.length === 0) {
+      const now = Date.now() / 1000;
+      return [now - 3600, now];
+    }
+    let min = Math.min(...times);
+    let max = Math.max(...times);
+    const span = max - min;
+    const margin = span > 0 ? span * 0.03 : 60;
+    return [min - margin, max + margin];
+  }
+
+  function chartWidth(element) {
+    return Math.max(320, element.clientWidth);
+  }
+
+  // uPlot's time-axis table (tick size, format, then the format when the year, month, day,
+  // hour, minute or second rolls over): 24-hour UTC times, dates in ISO order.
+  const DAY = 86400;
+  const TIME_AXIS_FORMATS = [
+    [DAY * 365, "{YYYY}", null, null, null, null, null, null, 1],
+    [DAY * 28, "{YYYY}-{MM}", null, null, null, null, null, null, 1],
+    [DAY, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+    [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [1, "{HH}:{mm}:{ss}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+    [0.001, ":{ss}.{fff}", "\n{YYYY}-{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+  ];
+
+  function sameKey(own, source) {
+    return own === source;
+  }
+
+  function commonOptions(element, height) {
+    return {
+      width: chartWidth(element),
+      height,
+      tzDate: utcDate,
+      cursor: {
+        // Both charts follow the cursor's time; the horizontal line stays on its own chart.
+        sync: { key: cursorSync.key, scales: ["x", "y"], match: [sameKey, () => false] },
+        drag: { x: false, y: false },
+      },
+      legend: { show: false },
+      scales: { x: { time: true, range: () => xRange() } },
+      axes: [
+        {
+          stroke: "#475569",
+          grid: { stroke: "#e2e8f0" },
+          ticks: { stroke: "#cbd5e1" },
+          values: TIME_AXIS_FORMATS,
+        },
+        {
+          stroke: "#475569",
+          grid: { stroke: "#e2e8f0" },
+          ticks: { stroke: "#cbd5e1" },
+          values: (_u, splits) => splits.map((v) => v.toFixed(2)),
+        },
+      ],
+    };
+  }
+
+  function drawBand(u) {
+    const { ctx } = u;
+    const { left, width } = u.bbox;
+    const top = u.valToPos(CONFIG.ceiling, "y", true);
+    const bottom = u.valToPos(CONFIG.floor, "y", true);
+    ctx.save();
+    ctx.fillStyle = COLORS.band;
+    ctx.fillRect(left, top, width, bottom - top);
+    ctx.strokeStyle = COLORS.bandEdge;
+    ctx.lineWidth = devicePixelRatio;
+    ctx.setLineDash([4 * devicePixelRatio, 4 * devicePixelRatio]);
+    for (const y of [top, bottom]) {
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(left + width, y);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  function drawResponseEvents(u) {
+    const { ctx } = u;
+    const { left, top, width, height } = u.bbox;
+    ctx.save();
+    ctx.strokeStyle = COLORS.event;
+    ctx.fillStyle = COLORS.event;
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.setLineDash([6 * devicePixelRatio, 3 * devicePixelRatio]);
+    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    for (const x of state.responses.events) {
+      const px = u.valToPos(x, "x", true);
+      if (px < left || px > left + width) continue;
+      ctx.beginPath();
+      ctx.moveTo(px, top + 14 * devicePixelRatio);
+      ctx.lineTo(px, top + height);
+      ctx.stroke();
+      ctx.fillText("response", px, top + 10 * devicePixelRatio);
+    }
+    ctx.restore();
+  }
+
+  function drawThreshold(u) {
+    const { ctx } = u;
+    const { left, width } = u.bbox;
+    const y = u.valToPos(CONFIG.diversityThreshold, "y", true);
+    ctx.save();
+    ctx.strokeStyle = COLORS.threshold;
+    ctx.fillStyle = COLORS.threshold;
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.beginPath();
+    ctx.moveTo(left, y);
+    ctx.lineTo(left + width, y);
+    ctx.stroke();
+    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+    ctx.textAlign = "left";
+    ctx.fillText(
+      `alert threshold ${CONFIG.diversityThreshold}`,
+      left + 4 * devicePixelRatio,
+      y - 4 * devicePixelRatio,
+    );
+    ctx.restore();
+  }
+
+  function budgetReadout(u) {
+    const idx = u.cursor.idx;
+    const record = idx === null || idx === undefined ? null : state.budget.records[idx];
+    els.budgetReadout.textContent = record
+      ? `${timestamp(record.recorded_at)} · ${record.adjustment_type} · ` +
+        `${fixed3(record.budget_value)}` +
+        (record.entropy_at_time === null ? "" : ` · entropy ${fixed3(record.entropy_at_time)}`) +
+        (record.adjustment_reason ? ` · ${record.adjustment_reason}` : "")
+      : "\u00a0";
+  }
+
+  function diversityReadout(u) {
+    const idx = u.cursor.idx;
+    const snapshot = idx === null || idx === undefined ? null : state.diversity.snapshots[idx];
+    els.diversityReadout.textContent = snapshot
+      ? `${timestamp(snapshot.calculated_at)} · diversity ${fixed3(snapshot.diversity_index)} · ` +
+        `${snapshot.effective_pattern_count} patterns applied, ` +
+        `${snapshot.total_applications} applications`
+      : "\u00a0";
+  }
+
+  function budgetRange(_u, _min, max) {
+    const top = Math.max(CONFIG.ceiling, Number.isFinite(max) ? max : 0);
+    return [0, Math.min(1, top * 1.12 + 0.01)];
+  }
+
+  function makeBudgetChart() {
+    const options = commonOptions(els.budgetChart, 300);
+    options.scales.y = { range: budgetRange };
+    options.series = [
+      {},
+      {
+        label: "budget",
+        stroke: COLORS.budget,
+        width: 2,
+        points: { show: false },
+      },
+      ...MARKERS.map((marker) => ({
+        label: marker.label,
+        stroke: marker.color,
+        fill: marker.color,
+        paths: () => null,
+        points: {
+          show: true,
+          size: 11,
+          width: 1,
+          stroke: "#ffffff",
+          fill: marker.color,
+          paths: shapePoints(marker.shape),
+        },
+      })),
+    ];
+    options.hooks = {
+      drawAxes: [drawBand],
+      draw: [drawResponseEvents],
+      setCursor: [budgetReadout],
+    };
+    return new uPlot(options, [[], [], ...MARKERS.map(() => [])], els.budgetChart);
+  }
+
+  function makeDiversityChart() {
+    const options = commonOptions(els.diversityChart, 220);
+    options.scales.y = { range: [0, 1.05] };
+    options.series = [
+      {},
+      {
+        label: "diversity index",
+        stroke: COLORS.diversity,
+        fill: "rgba(13, 148, 136, 0.08)",
+        width: 2,
+        points: { show: true, size: 7, fill: COLORS.diversity },
+      },
+    ];
+    options.hooks = { draw: [drawThreshold], setCursor: [diversityReadout] };
+    return new uPlot(options, [[], []], els.diversityChart);
+  }
+
+  const charts = { budget: makeBudgetChart(), diversity: makeDiversityChart() };
+  cursorSync.sub(charts.budget);
+  cursorSync.sub(charts.diversity);
+
+  new ResizeObserver(() => {
+    charts.budget.setSize({ width: chartWidth(els.budgetChart), height: 300 });
+    charts.diversity.setSize({ width: chartWidth(els.diversityChart), height: 220 });
+  }).observe(document.querySelector("main"));
+
+  function seriesOf(u, label) {
+    const idx = u.series.findIndex((s) => s.label === label);
+    return idx < 0 ? [] : u.data[idx];
+  }
+
+  function plotBudget() {
+    const records = state.budget.records;
+    const xs = records.map((r) => r.x);
+    const data = [
+      xs,
+      records.map((r) => r.budget_value),
+      ...MARKERS.map((marker) =>
+        records.map((r) => (r.adjustment_type === marker.type ? r.budget_value : null)),
+      ),
+    ];
+    charts.budget.setData(data);
+    const u = charts.budget;
+    state.budget.plotted = {
+      x: Array.from(u.data[0]),
+      budget: Array.from(seriesOf(u, "budget")),
+      markers: Object.fromEntries(
+        MARKERS.map((marker) => [
+          marker.type,
+          seriesOf(u, marker.label).filter((v) => v !== null && v !== undefined).length,
+        ]),
+      ),
+      events: state.responses.events.slice(),
+      band: [CONFIG.floor, CONFIG.ceiling],
+    };
+  }
+
+  function plotDiversity() {
+    const snapshots = state.diversity.snapshots;
+    charts.diversity.setData([snapshots.map((s) => s.x), snapshots.map((s) => s.diversity_index)]);
+    const u = charts.diversity;
+    state.diversity.plotted = {
+      x: Array.from(u.data[0]),
+      diversity: Array.from(seriesOf(u, "diversity index")),
+      threshold: CONFIG.diversityThreshold,
+    };
+  }
+
+  // ---- panels --------------------------------------------------------------------------------
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function renderStats(container, group, spec, values) {
+    const rows = [];
+    for (const [field, label, format] of spec) {
+      const row = element("div", "stat");
+      row.append(element("dt", "", label));
+      const value = values ? values[field] : undefined;
+      const dd = element("dd", "", values ? format(value) : "–");
+      dd.dataset.stat = `${group}.${field}`;
+      dd.dataset.value = JSON.stringify(value === undefined ? null : value);
+      row.append(dd);
+      rows.push(row);
+    }
+    container.replaceChildren(...rows);
+  }
+
+  function renderAlerts(report) {
+    if (!report) {
+      els.alerts.replaceChildren(element("li", "empty", "no job selected"));
+      els.alertsFiring.textContent = "";
+      return;
+    }
+    els.alertsFiring.textContent = report.firing ? `${report.firing} firing` : "all clear";
+    els.alertsFiring.className = report.firing ? "badge badge-firing" : "badge badge-ok";
+    els.alerts.replaceChildren(
+      ...report.alerts.map((alert) => {
+        const item = element("li", alert.firing ? "alert firing" : "alert");
+        item.dataset.rule = alert.rule;
+        item.dataset.firing = String(alert.firing);
+        const head = element("div", "alert-head");
+        head.append(
+          element("span", "alert-state", alert.firing ? "FIRING" : "ok"),
+          element("span", "alert-rule", alert.rule.replaceAll("_", " ")),
+        );
+        item.append(head, element("div", "alert-message", alert.message));
+        return item;
+      }),
+    );
+  }
+
+  function renderRecentResponses(records) {
+    const recent = records.slice(-CONFIG.recentResponses).reverse();
+    els.recentResponses.replaceChildren(
+      ...recent.map((r) =>
+        element(
+          "li",
+          "",
+          `${timestamp(r.recorded_at)} · diversity ${fixed3(r.entropy_at_trigger)} < ` +
+            `${fixed3(r.threshold_used)} · ${r.actions_taken.join(", ") || "no action"}` +
+            (r.quarantine_revisits ? ` (${r.quarantine_revisits} revisited)` : ""),
+        ),
+      ),
+    );
+  }
+
+  function renderPicker() {
+    const jobs = state.jobs;
+    const options = jobs.map((job) => {
+      const option = element(
+        "option",
+        "",
+        `${job.job_hash} (budget ${fixed3(job.budget.budget_value)})`,
+      );
+      option.value = job.job_hash;
+      return option;
+    });
+    if (state.job && !jobs.some((job) => job.job_hash === state.job)) {
+      const option = element("option", "", `${state.job} (not listed)`);
+      option.value = state.job;
+      options.unshift(option);
+    }
+    if (options.length === 0) {
+      const option = element("option", "", "no jobs yet");
+      option.value = "";
+      options.push(option);
+    }
+    els.picker.replaceChildren(...options);
+    els.picker.value = state.job || "";
+    els.picker.disabled = jobs.length === 0 && !state.job;
+  }
+
+  function showNote(node, text) {
+    node.hidden = !text;
+    node.textContent = text || "";
+  }
+
+  function render() {
+    renderPicker();
+    els.budgetSubtitle.textContent = state.job ? state.job : "";
+    plotBudget();
+    plotDiversity();
+    showNote(
+      els.budgetNote,
+      !state.job
+        ? "No job has a budget yet: the first reading (POST /v1/jobs/{job}/entropy-readings " +
+            "or /v1/budget/adjustments) creates one."
+        : state.budget.truncated
+          ? `Showing the latest ${state.budget.records.length} budget records.`
+          : "",
+    );
+    showNote(
+      els.diversityNote,
+      state.diversity.snapshots.length === 0
+        ? "No diversity snapshots recorded yet (POST /v1/pattern-entropy/snapshots)."
+        : state.diversity.truncated
+          ? `Showing the latest ${state.diversity.snapshots.length} snapshots.`
+          : "",
+    );
+    renderStats(els.budgetStats, "budget", BUDGET_STATS, state.statistics.budget);
+    renderStats(els.responseStats, "responses", RESPONSE_STATS, state.statistics.responses);
+    renderStats(els.entropyStats, "entropy", ENTROPY_STATS, state.statistics.entropy);
+    renderRecentResponses(state.responses.records);
+    renderAlerts(state.alerts);
+  }
+
+  function setStatus(status, message) {
+    state.status = status;
+    state.error = message || null;
+    els.statusDot.className = `dot dot-${status}`;
+    els.authBanner.hidden = status !== "auth";
+    els.keyForm.classList.toggle("needs-key", status === "auth");
+    els.errorBanner.hidden = status !== "error";
+    if (status === "error") els.errorBanner.textContent = `Refresh failed: ${message}`;
+    if (status === "auth") els.authDetail.textContent = message ? `(${message})` : "";
+  }
+
+  function showLastUpdated() {
+    const when = state.lastUpdated;
+    const prefix = state.status === "ok" ? "last updated" : "stale, last updated";
+    els.lastUpdated.textContent = when ? `${prefix} ${utcText(when)}` : "not loaded yet";
+    if (when) els.lastUpdated.dataset.timestamp = when.toISOString();
+  }
+
+  // ---- refresh loop --------------------------------------------------------------------------
+
+  let timer = null;
+  let inFlight = false;
+  let queued = false;
+  let paused = false;
+
+  function chronological(page) {
+    return page.items.slice().reverse();
+  }
+
+  async function load() {
+    const jobs = await collect("v1/jobs", {}, CONFIG.maxJobs);
+    state.jobs = jobs.items;
+    if (!state.job && jobs.items.length > 0) {
+      state.job = jobs.items[0].job_hash;
+      rememberJob();
+    }
+    const job = state.job;
+    const perJob = job
+      ? [
+          collect("v1/budget/history", { job_hash: job }, CONFIG.maxHistory),
+          collect("v1/entropy-responses/history", { job_hash: job }, CONFIG.maxHistory),
+          api("v1/budget/statistics", { job_hash: job }),
+          api("v1/entropy-responses/statistics", { job_hash: job }),
+          api("v1/alerts", { job_hash: job }),
+        ]
+      : [null, null, null, null, null];
+    const [budget, responses, budgetStats, responseStats, alerts, diversity, entropy] =
+      await Promise.all([
+        ...perJob,
+        collect("v1/pattern-entropy/history", {}, CONFIG.maxHistory),
+        api("v1/pattern-entropy", { alert_threshold: CONFIG.diversityThreshold }),
+      ]);
+    if (job !== state.job) return false; // the picker moved meanwhile: a new load is queued
+
+    state.budget.records = budget
+      ? chronological(budget).map((r) => ({ ...r, x: epochSeconds(r.recorded_at) }))
+      : [];
+    state.budget.truncated = Boolean(budget && budget.truncated);
+    state.responses.records = responses ? chronological(responses) : [];
+    state.responses.truncated = Boolean(responses && responses.truncated);
+    state.responses.events = state.responses.records.map((r) => epochSeconds(r.recorded_at));
+    state.diversity.snapshots = chronological(diversity).map((s) => ({
+      ...s,
+      x: epochSeconds(s.calculated_at),
+    }));
+    state.diversity.truncated = diversity.truncated;
+    state.statistics = { budget: budgetStats, responses: responseStats, entropy };
+    state.alerts = alerts;
+    return true;
+  }
+
+  async function refresh() {
+    if (inFlight) {
+      queued = true;
+      return;
+    }
+    inFlight = true;
+    clearTimeout(timer);
+    try {
+      if (await load()) {
+        state.lastUpdated = new Date();
+        state.refreshCount += 1;
+        setStatus("ok");
+        render();
+      }
+    } catch (error) {
+      if (error instanceof AuthError) {
+        paused = true; // asking again every few seconds would only repeat the refusal
+        setStatus(
+          "auth",
+          readKey()
+            ? error.status === 403
+              ? "the key given cannot read"
+              : "the key given was not accepted"
+            : "",
+        );
+        els.keyInput.focus();
+      } else {
+        setStatus("error", error.message);
+        if (!(error instanceof ApiError)) console.error(error); // a bug of this page
+      }
+    } finally {
+      inFlight = false;
+      showLastUpdated();
+      if (queued) {
+        queued = false;
+        refresh();
+      } else if (!paused) {
+        timer = setTimeout(tick, CONFIG.refreshMs);
+      }
+    }
+  }
+
+  /** The polling step: a hidden tab waits, and refreshes as soon as it is shown again. */
+  function tick() {
+    if (document.hidden) timer = setTimeout(tick, CONFIG.refreshMs);
+    else refresh();
+  }
+
+  function rememberJob() {
+    const url = new URL(window.location.href);
+    if (state.job) url.searchParams.set("job", state.job);
+    else url.searchParams.delete("job");
+    window.history.replaceState(null, "", url);
+  }
+
+  // ---- wiring (no inline handlers: the CSP forbids them) -------------------------------------
+
+  els.picker.addEventListener("change", () => {
+    state.job = els.picker.value || null;
+    rememberJob();
+    refresh();
+  });
+
+  els.keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    storeKey(els.keyInput.value.trim());
+    paused = false;
+    refresh();
+  });
+
+  els.keyForget.addEventListener("click", () => {
+    els.keyInput.value = "";
+    storeKey("");
+    paused = false;
+    refresh();
+  });
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && !paused) refresh();
+  });
+
+  document.getElementById("band-label").textContent =
+    `${CONFIG.floor.toFixed(2)}–${CONFIG.ceiling.toFixed(2)}`;
+  document.getElementById("threshold-label").textContent = String(CONFIG.diversityThreshold);
+  els.keyInput.value = readKey();
+  state.job = new URL(window.location.href).searchParams.get("job") || null;
+  refresh();
+})();

@@ -1,0 +1,461 @@
+"""The dashboard in a real headless Chromium against a real uvicorn server.
+
+The browser is Debian's Chromium at /usr/bin/chromium (CI installs it); Playwright only drives
+it, and no browser is ever downloaded. Without /usr/bin/chromium these tests skip and say why.
+"""
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support import PROJECT_ROOT, Server, uvicorn_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = PROJECT_ROOT / "docs" / "dashboard.png"
+"""Rewritten only with EB_UPDATE_SCREENSHOT=1: the timestamps on the page change every run, and
+a test run should not dirty the working tree."""
+
+JOB = "checkout-ranker"
+OTHER_JOB = "search-ranker"
+JOB_TYPES = ("initial", "boost", "decay", "floor_enforced", "ceiling_enforced", "manual")
+
+
+# ---- the fast checks (no browser) ---------------------------------------------------------------
+
+
+def test_dashboard_page_is_html_with_a_strict_csp(client: TestClient) -> None:
+    response = client.get("/dashboard")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "dashboard/static/vendor/uplot/uPlot.iife.min.js?v=" in response.text
+    assert "dashboard/static/dashboard.js?v=" in response.text
+    assert 'data-floor="0.05"' in response.text
+    assert 'data-ceiling="0.5"' in response.text
+    assert 'data-diversity-threshold="0.3"' in response.text
+    assert " on" + "click=" not in response.text.lower()  # no inline event handlers
+    assert "<script>" not in response.text  # no inline script
+    assert "/dashboard" not in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize(
+    ("path", "media_types"),
+    [
+        ("vendor/uplot/uPlot.iife.min.js", ("text/javascript", "application/javascript")),
+        ("vendor/uplot/uPlot.min.css", ("text/css",)),
+        ("dashboard.js", ("text/javascript", "application/javascript")),
+        ("dashboard.css", ("text/css",)),
+    ],
+)
+def test_dashboard_assets_are_served_by_the_service(
+    client: TestClient, path: str, media_types: tuple[str, ...]
+) -> None:
+    response = client.get(f"/dashboard/static/{path}")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].split(";")[0] in media_types
+    assert response.content == (PROJECT_ROOT / "app/dashboard/static" / path).read_bytes()
+
+
+def test_the_vendored_chart_library_is_the_pinned_version(client: TestClient) -> None:
+    script = client.get("/dashboard/static/vendor/uplot/uPlot.iife.min.js").text
+    readme = (PROJECT_ROOT / "app/dashboard/static/vendor/uplot/README.md").read_text()
+
+    assert script.startswith("/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
+    assert "uPlot 1.6.32" in readme
+    assert (PROJECT_ROOT / "app/dashboard/static/vendor/uplot/LICENSE").is_file()
+
+
+def test_unknown_dashboard_asset_is_a_problem_404(client: TestClient) -> None:
+    response = client.get("/dashboard/static/missing.js")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+# ---- the browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is absent: install Debian's chromium (apt-get install -y chromium)"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright.chromium
+
+
+@pytest.fixture
+def browser_context(chromium: Any, tmp_path: Path) -> Iterator[Any]:
+    """A fresh profile per test, so no read key or cache leaks from one test into another."""
+    context = chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1360, "height": 1000},
+        timezone_id="Europe/Berlin",  # the page shows UTC whatever the browser's zone
+    )
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+class PageProblems:
+    """Everything that went wrong in the page: console errors, uncaught exceptions, requests
+    that failed at the network level or answered with an error status."""
+
+    def __init__(self, page: Any) -> None:
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.failed_requests: list[str] = []
+        self.error_responses: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                self.console_errors.append(message.text) if message.type == "error" else None
+            ),
+        )
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.on(
+            "requestfailed",
+            lambda request: self.failed_requests.append(f"{request.url} {request.failure}"),
+        )
+        page.on(
+            "response",
+            lambda response: (
+                self.error_responses.append(f"{response.status} {response.url}")
+                if response.status >= 400
+                else None
+            ),
+        )
+
+    def assert_none(self) -> None:
+        assert self.error_responses == []
+        assert self.console_errors == []
+        assert self.page_errors == []
+        assert self.failed_requests == []
+
+
+def epoch_seconds(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def post(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = http.post(path, json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def seed(http: httpx.Client) -> None:
+    """A job with every kind of budget record, an entropy response, patterns with applications
+    and diversity snapshots in between; then another job, active last."""
+
+    def adjust(entropy: float) -> None:
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": entropy})
+
+    def set_budget(value: float) -> None:
+        body = {"job_hash": JOB, "budget_value": value, "adjustment_type": "manual"}
+        post(http, "/v1/budget", body)
+
+    def apply(pattern_id: str, times: int) -> None:
+        applications = [
+            {"pattern_id": pattern_id, "execution_id": f"run-{n}", "pattern_led_to_success": True}
+            for n in range(times)
+        ]
+        post(http, "/v1/pattern-applications", {"applications": applications})
+
+    def snapshot() -> None:
+        post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3})
+
+    for pattern_id, status in (
+        ("greedy", "pending"),
+        ("beam", "pending"),
+        ("random", "pending"),
+        ("stale", "quarantined"),
+    ):
+        body = {"id": pattern_id, "pattern_type": "search", "pattern_name": pattern_id}
+        post(http, "/v1/patterns", {**body, "quarantine_status": status})
+
+    apply("greedy", 10)
+    apply("beam", 1)
+    snapshot()
+    adjust(0.55)  # initial 0.15
+    adjust(0.2)  # boost 0.25
+    adjust(0.15)  # boost 0.35
+    adjust(0.6)  # decay
+    set_budget(0.02)  # floor_enforced 0.05
+    apply("beam", 2)
+    snapshot()
+    adjust(0.1)  # boost
+    adjust(0.1)  # boost
+    post(
+        http,
+        "/v1/entropy-responses",
+        {"trigger": {"job_hash": JOB, "entropy_at_trigger": 0.18, "threshold_used": 0.3}},
+    )  # boost, and "stale" goes back to pending
+    apply("random", 3)
+    snapshot()
+    adjust(0.7)  # decay
+    set_budget(0.9)  # ceiling_enforced 0.5
+    apply("beam", 2)
+    apply("random", 1)
+    snapshot()
+    post(http, "/v1/budget/adjustments", {"job_hash": OTHER_JOB, "current_entropy": 0.5})
+    post(http, "/v1/budget/adjustments", {"job_hash": OTHER_JOB, "current_entropy": 0.2})
+
+
+def api(http: httpx.Client, path: str, **params: Any) -> Any:
+    response = http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for_job(page: Any, job: str) -> None:
+    """Until the page has loaded `job` completely (the alerts are the per-job answer)."""
+    page.wait_for_function(
+        """(job) => {
+            const s = window.dashboardState;
+            return s && s.status === "ok" && s.job === job && s.alerts
+                && s.alerts.job_hash === job && s.budget.plotted
+                && s.budget.records.every((r) => r.job_hash === job);
+        }""",
+        arg=job,
+        timeout=15_000,
+    )
+
+
+@pytest.fixture
+def server(database_url: str, log_dir: Path) -> Iterator[Server]:
+    with uvicorn_server(
+        database_url, log_dir, app_factory="tests.dashboard.stepping_app:create_app"
+    ) as running:
+        yield running
+
+
+@pytest.mark.e2e
+def test_dashboard_draws_what_the_api_holds(
+    browser_context: Any, server: Server, log_dir: Path
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        seed(http)
+        page = browser_context.new_page()
+        problems = PageProblems(page)
+
+        page.goto(f"{server.base_url}/dashboard")
+        wait_for_job(page, OTHER_JOB)  # the most recently active job comes first
+        picker_jobs = page.eval_on_selector_all(
+            "#job-picker option", "options => options.map(o => o.value)"
+        )
+        page.select_option("#job-picker", JOB)
+        wait_for_job(page, JOB)
+        state = page.evaluate("window.dashboardState")
+
+        history = list(reversed(api(http, "/v1/budget/history", job_hash=JOB, limit=1000)["items"]))
+        responses = api(http, "/v1/entropy-responses/history", job_hash=JOB, limit=1000)["items"]
+        snapshots = list(reversed(api(http, "/v1/pattern-entropy/history", limit=1000)["items"]))
+        budget_stats = api(http, "/v1/budget/statistics", job_hash=JOB)
+        response_stats = api(http, "/v1/entropy-responses/statistics", job_hash=JOB)
+        entropy = api(http, "/v1/pattern-entropy", alert_threshold=0.3)
+        alerts = api(http, "/v1/alerts", job_hash=JOB)
+
+        assert picker_jobs == [OTHER_JOB, JOB]
+        assert f"job={JOB}" in page.url
+
+        # The budget chart: every record, in time order, with its marker.
+        plotted = state["budget"]["plotted"]
+        assert len(history) == 10
+        assert len(plotted["budget"]) == len(history)
+        assert plotted["budget"] == [record["budget_value"] for record in history]
+        assert plotted["x"] == pytest.approx([epoch_seconds(r["recorded_at"]) for r in history])
+        expected_markers = Counter(record["adjustment_type"] for record in history)
+        assert plotted["markers"] == {kind: expected_markers[kind] for kind in JOB_TYPES}
+        assert plotted["markers"]["boost"] == 5
+        assert plotted["markers"]["floor_enforced"] == 1
+        assert plotted["markers"]["ceiling_enforced"] == 1
+        assert plotted["band"] == [0.05, 0.5]
+
+        # Entropy responses: one event line each, on the budget timeline.
+        assert len(responses) == 1
+        assert plotted["events"] == pytest.approx(
+            [epoch_seconds(r["recorded_at"]) for r in responses]
+        )
+
+        # The diversity chart and its threshold.
+        diversity = state["diversity"]["plotted"]
+        assert len(snapshots) == 4
+        assert diversity["diversity"] == [s["diversity_index"] for s in snapshots]
+        assert diversity["x"] == pytest.approx(
+            [epoch_seconds(s["calculated_at"]) for s in snapshots]
+        )
+        assert diversity["threshold"] == 0.3
+
+        # Alerts: what the endpoint says, the firing ones highlighted.
+        firing_rules = {alert["rule"] for alert in alerts["alerts"] if alert["firing"]}
+        assert firing_rules == {"boosts_outpace_decays", "dominant_pattern"}
+        shown_firing = set(
+            page.eval_on_selector_all(
+                "#alerts li.firing", "items => items.map(i => i.dataset.rule)"
+            )
+        )
+        shown_rules = page.eval_on_selector_all(
+            "#alerts li", "items => items.map(i => i.dataset.rule)"
+        )
+        assert shown_firing == firing_rules
+        assert shown_rules == [alert["rule"] for alert in alerts["alerts"]]
+        assert page.text_content("#alerts-firing") == f"{len(firing_rules)} firing"
+        for alert in alerts["alerts"]:
+            assert alert["message"] in page.text_content(f'#alerts li[data-rule="{alert["rule"]}"]')
+
+        # Statistics: the numbers the API reports, every one of them shown.
+        shown = {
+            element["stat"]: json.loads(element["value"])
+            for element in page.eval_on_selector_all(
+                "[data-stat]",
+                "els => els.map(e => ({stat: e.dataset.stat, value: e.dataset.value}))",
+            )
+        }
+        expected = {f"budget.{k}": v for k, v in budget_stats.items()}
+        expected |= {f"responses.{k}": v for k, v in response_stats.items()}
+        expected |= {f"entropy.{k}": v for k, v in entropy.items() if k != "calculated_at"}
+        assert shown == expected
+        assert page.text_content('[data-stat="budget.current_budget"]') == "0.500"
+        assert page.text_content('[data-stat="budget.total_adjustments"]') == "10"
+
+        # Live refresh: the page polls, and says when it last succeeded.
+        refreshes = state["refreshCount"]
+        page.wait_for_function(
+            "(n) => window.dashboardState.refreshCount > n", arg=refreshes, timeout=12_000
+        )
+        assert page.text_content("#last-updated").startswith("last updated 20")
+        assert page.is_hidden("#auth-banner")
+        assert page.is_hidden("#error-banner")
+
+        page.mouse.move(700, 200)  # a cursor over the budget chart, for the screenshot
+        screenshot = log_dir / "dashboard.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        if os.environ.get("EB_UPDATE_SCREENSHOT") == "1":
+            SCREENSHOT.write_bytes(screenshot.read_bytes())
+        problems.assert_none()
+
+
+@pytest.mark.e2e
+def test_dashboard_asks_for_a_read_key_and_sends_it(browser_context: Any, server: Server) -> None:
+    """Until the auth branch lands, a route in the browser plays a server that wants a key."""
+    key = "read-key-0123"
+    seen_authorization: list[str | None] = []
+
+    def require_key(route: Any) -> None:
+        authorization = route.request.headers.get("authorization")
+        seen_authorization.append(authorization)
+        if authorization == f"Bearer {key}":
+            route.continue_()
+            return
+        route.fulfill(
+            status=401,
+            headers={"WWW-Authenticate": "Bearer", "Content-Type": "application/problem+json"},
+            body=json.dumps(
+                {"type": "about:blank", "title": "Unauthorized", "status": 401, "detail": "no key"}
+            ),
+        )
+
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.5})
+    page = browser_context.new_page()
+    problems = PageProblems(page)
+    page.route("**/v1/**", require_key)
+
+    page.goto(f"{server.base_url}/dashboard")
+    page.wait_for_selector("#auth-banner", state="visible", timeout=15_000)
+
+    assert "This server needs a read key." in page.text_content("#auth-banner")
+    assert page.is_visible("#api-key")
+    assert page.evaluate("document.activeElement.id") == "api-key"
+    assert page.evaluate("window.dashboardState.status") == "auth"
+    assert seen_authorization
+    assert set(seen_authorization) == {None}
+
+    page.fill("#api-key", key)
+    page.click("#key-form button[type=submit]")
+    wait_for_job(page, JOB)
+
+    assert page.is_hidden("#auth-banner")
+    assert seen_authorization[-1] == f"Bearer {key}"
+    assert page.evaluate("localStorage.getItem('entropy-budget.read-key')") == key
+    # The key survives a reload: the page sends it from the start.
+    before = len(seen_authorization)
+    page.reload()
+    wait_for_job(page, JOB)
+    assert set(seen_authorization[before:]) == {f"Bearer {key}"}
+
+    # The only errors are the refusals the test itself staged (Chromium logs each one).
+    assert problems.page_errors == []
+    assert problems.failed_requests == []
+    assert problems.error_responses
+    assert all(entry.startswith("401 ") for entry in problems.error_responses)
+    assert all("401" in message for message in problems.console_errors)
+
+
+@pytest.mark.e2e
+def test_dashboard_keeps_its_data_and_says_so_when_a_refresh_fails(
+    browser_context: Any, server: Server
+) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.5})
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.1})
+    page = browser_context.new_page()
+    problems = PageProblems(page)
+    page.goto(f"{server.base_url}/dashboard")
+    wait_for_job(page, JOB)
+
+    def unavailable(route: Any) -> None:
+        route.fulfill(
+            status=503,
+            headers={"Content-Type": "application/problem+json", "Retry-After": "2"},
+            body=json.dumps({"title": "Database unavailable", "status": 503, "detail": "down"}),
+        )
+
+    page.route("**/v1/**", unavailable)
+    page.click("#key-form button[type=submit]")  # refreshes now instead of in 5 s
+    page.wait_for_function("() => window.dashboardState.status === 'error'", timeout=15_000)
+
+    assert page.is_visible("#error-banner")
+    assert "answered 503: down" in page.text_content("#error-banner")
+    assert page.text_content("#last-updated").startswith("stale, last updated 20")
+    assert page.evaluate("window.dashboardState.budget.plotted.budget") == [0.15, 0.25]
+    assert page.is_hidden("#auth-banner")
+
+    page.unroute("**/v1/**")
+    page.wait_for_function(
+        "() => window.dashboardState.status === 'ok'", timeout=15_000
+    )  # polls on
+    assert page.is_hidden("#error-banner")
+    assert page.text_content("#last-updated").startswith("last updated 20")
+    assert problems.page_errors == []  # the staged 503s are answers, not failures of the page
+    assert problems.failed_requests == []

@@ -1,0 +1,274 @@
+"""Readers for the deployment files, so the tests can hold them against the app.
+
+No Docker engine runs here, so these implement the small parts of Docker's and Compose's
+semantics that the tests need: Dockerfile instructions and stages, .dockerignore matching, and
+Compose's `${VAR:?error}` / `${VAR:-default}` interpolation.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import PROJECT_ROOT
+
+DOCKERFILE = PROJECT_ROOT / "Dockerfile"
+DOCKERIGNORE = PROJECT_ROOT / ".dockerignore"
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+NGINX_CONF = PROJECT_ROOT / "deploy" / "nginx.conf"
+README = PROJECT_ROOT / "README.md"
+
+
+# --- Dockerfile -------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str  # upper-cased
+    arguments: str  # the rest of the instruction, continuation lines joined
+
+    def exec_form(self) -> list[str]:
+        """The JSON-array form of CMD/ENTRYPOINT/RUN (and of HEALTHCHECK's CMD)."""
+        value = json.loads(self.arguments)
+        assert isinstance(value, list), f"{self.keyword} is not in exec (JSON array) form"
+        return [str(item) for item in value]
+
+    def flags_and_rest(self) -> tuple[dict[str, str], str]:
+        """`--name=value` flags (COPY --from=…, HEALTHCHECK --interval=…) and what follows."""
+        flags: dict[str, str] = {}
+        rest = self.arguments
+        while match := re.match(r"--([a-z-]+)=(\S+)\s+", rest):
+            flags[match.group(1)] = match.group(2)
+            rest = rest[match.end() :]
+        return flags, rest
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def last(self, keyword: str) -> Instruction:
+        found = self.all(keyword)
+        assert found, f"stage {self.name or self.base} has no {keyword}"
+        return found[-1]
+
+    def env(self) -> dict[str, str]:
+        """ENV key=value pairs (values unquoted; `$PATH` left as written)."""
+        values: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            for pair in shlex.split(instruction.arguments):
+                key, _, value = pair.partition("=")
+                values[key] = value
+        return values
+
+
+def healthcheck(stage: Stage) -> tuple[dict[str, str], list[str]]:
+    """HEALTHCHECK's options and its exec-form command."""
+    flags, rest = stage.last("HEALTHCHECK").flags_and_rest()
+    keyword, _, command = rest.partition(" ")
+    assert keyword == "CMD", "HEALTHCHECK without CMD"
+    return flags, Instruction("CMD", command.strip()).exec_form()
+
+
+def dockerfile_stages(path: Path = DOCKERFILE) -> list[Stage]:
+    """The Dockerfile's build stages, each with its instructions in order."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue  # comments (and the syntax directive) may sit inside continued lines too
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued line"
+
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, arguments = line.partition(" ")
+        instruction = Instruction(keyword.upper(), arguments.strip())
+        if instruction.keyword == "FROM":
+            words = instruction.arguments.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"{instruction.keyword} before the first FROM"
+            stages[-1].instructions.append(instruction)
+    return stages
+
+
+# --- .dockerignore ----------------------------------------------------------------------------
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern (Go filepath.Match plus `**`) as a regular expression."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            out += "[" + pattern[i + 1 : end].replace("\\", "\\\\") + "]"
+            i = end + 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + r"\Z")
+
+
+def dockerignore_rules(path: Path = DOCKERIGNORE) -> list[tuple[bool, re.Pattern[str], str]]:
+    """(excludes, regex, pattern) per line, in order; the last matching rule decides."""
+    rules = []
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = os.path.normpath(line.removeprefix("!").strip()).lstrip("/")
+        rules.append((not negated, _pattern_regex(pattern), pattern))
+    return rules
+
+
+def is_ignored(relative: str, rules: list[tuple[bool, re.Pattern[str], str]]) -> bool:
+    """Docker's rule: a pattern matches a path when it matches the path or one of its parents."""
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    ignored = False
+    for excludes, regex, _pattern in rules:
+        if any(regex.match(candidate) for candidate in candidates):
+            ignored = excludes
+    return ignored
+
+
+def build_context(destination: Path, source: Path = PROJECT_ROOT) -> list[str]:
+    """Copy what `docker build .` would send (the tree less .dockerignore) to `destination`."""
+    rules = dockerignore_rules(source / ".dockerignore")
+    reincluded = [pattern for excludes, _regex, pattern in rules if not excludes]
+    sent: list[str] = []
+    for directory, subdirectories, files in os.walk(source):
+        relative_dir = os.path.relpath(directory, source)
+        prefix = "" if relative_dir == "." else relative_dir + "/"
+        # Skip an ignored directory unless a `!` pattern may reach inside it (as Docker does).
+        subdirectories[:] = [
+            name
+            for name in subdirectories
+            if not is_ignored(prefix + name, rules)
+            or any(p == prefix + name or p.startswith(prefix + name + "/") for p in reincluded)
+        ]
+        for name in files:
+            relative = prefix + name
+            if not is_ignored(relative, rules):
+                target = destination / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(directory) / name, target)
+                sent.append(relative)
+    return sorted(sent)
+
+
+# --- docker-compose.yml -----------------------------------------------------------------------
+
+_VARIABLE = re.compile(
+    r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})"
+)
+
+
+class MissingVariableError(ValueError):
+    """A `${VAR:?message}` whose variable is unset or empty, as Compose refuses it."""
+
+
+def interpolate(value: Any, environment: dict[str, str]) -> Any:
+    """Compose's variable interpolation, applied to every string in a parsed compose file."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, environment) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, environment) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match.group("name"), match.group("op"), match.group("arg")
+        current = environment.get(name)
+        unset = current is None or (op is not None and op.startswith(":") and current == "")
+        if op and op.endswith("?") and unset:
+            raise MissingVariableError(f"{name}: {arg}")
+        if op and op.endswith("-") and unset:
+            return arg
+        return current or ""
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def compose_raw() -> dict[str, Any]:
+    """The compose file as YAML (anchors and `<<` merges resolved), not interpolated."""
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def compose(environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """The compose file as Compose would see it, with these variables (.env) set."""
+    if environment is None:
+        environment = {"POSTGRES_PASSWORD": "s3cret-test"}
+    resolved = interpolate(compose_raw(), environment)
+    assert isinstance(resolved, dict)
+    return resolved
+
+
+def service_environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's `environment`, in either the mapping or the `KEY=value` list form."""
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.partition("=")[::2] for item in environment)
+    return {str(key): "" if value is None else str(value) for key, value in environment.items()}
+
+
+def command_of(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+# --- nginx.conf -------------------------------------------------------------------------------
+
+
+def nginx_upstreams(text: str | None = None) -> dict[str, list[str]]:
+    """`upstream NAME { server ADDRESS ...; }` blocks: each upstream's server lines."""
+    text = NGINX_CONF.read_text() if text is None else text
+    text = re.sub(r"#.*", "", text)
+    upstreams: dict[str, list[str]] = {}
+    for match in re.finditer(r"\bupstream\s+(\S+)\s*\{(.*?)\}", text, flags=re.DOTALL):
+        servers = re.findall(r"^\s*server\s+([^;]+);", match.group(2), flags=re.MULTILINE)
+        upstreams[match.group(1)] = [server.strip() for server in servers]
+    return upstreams
+
+
+def nginx_directives(name: str, text: str | None = None) -> list[str]:
+    """The arguments of every `name ...;` directive, wherever it sits."""
+    text = NGINX_CONF.read_text() if text is None else text
+    text = re.sub(r"#.*", "", text)
+    return [m.strip() for m in re.findall(rf"(?:^|[{{;\s]){name}\s+([^;{{]+);", text)]

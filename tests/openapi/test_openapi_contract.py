@@ -1,0 +1,242 @@
+"""The OpenAPI document generated clients are built from: names, summaries, errors, examples."""
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from app.alerts.schemas import AlertReport
+from app.budget.schemas import (
+    BudgetAdjustmentRequest,
+    BudgetRecord,
+    BudgetStatistics,
+    BudgetUpdate,
+)
+from app.core.settings import Settings
+from app.entropy.schemas import PatternEntropyMetrics, PatternEntropySnapshot, SnapshotRequest
+from app.jobs.schemas import (
+    Policy,
+    PolicyChanges,
+    ReadingRequest,
+    ReadingResult,
+    SelectionRequest,
+    SelectionResult,
+)
+from app.main import create_app
+from app.patterns.schemas import (
+    ApplicationBatchCreate,
+    ApplicationCreate,
+    ApplicationOutcome,
+    ApplicationRecord,
+    PatternCreate,
+    PatternRecord,
+    PatternStatusUpdate,
+)
+from app.responses.schemas import (
+    EntropyResponseRecord,
+    ResponseCheck,
+    ResponseStatistics,
+    TriggerRequest,
+)
+
+PROBLEM = "application/problem+json"
+HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+WITHOUT_DATABASE = {"get_health"}
+NOT_FOUND_WITHOUT_PATH_PARAMETER = {"get_budget", "get_latest_entropy_response"}
+PATH_PARAMETER_WITHOUT_NOT_FOUND = {
+    # A job exists implicitly: its policy has defaults, and a reading or selection starts it.
+    "get_job_policy",
+    "put_job_policy",
+    "record_entropy_reading",
+    "select_pattern",
+}
+
+REQUEST_MODELS: list[type[BaseModel]] = [
+    BudgetUpdate,
+    BudgetAdjustmentRequest,
+    TriggerRequest,
+    SnapshotRequest,
+    PatternCreate,
+    PatternStatusUpdate,
+    ApplicationCreate,
+    ApplicationBatchCreate,
+    ApplicationOutcome,
+    PolicyChanges,
+    ReadingRequest,
+    SelectionRequest,
+]
+RECORD_MODELS: list[type[BaseModel]] = [
+    BudgetRecord,
+    BudgetStatistics,
+    EntropyResponseRecord,
+    ResponseCheck,
+    ResponseStatistics,
+    PatternEntropyMetrics,
+    PatternEntropySnapshot,
+    PatternRecord,
+    ApplicationRecord,
+    AlertReport,
+    Policy,
+    ReadingResult,
+    SelectionResult,
+]
+
+
+@pytest.fixture(scope="module")
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def document(app_client: TestClient) -> dict[str, Any]:
+    response = app_client.get("/openapi.json")
+    assert response.status_code == 200
+    spec: dict[str, Any] = response.json()
+    return spec
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def takes_input(operation: dict[str, Any]) -> bool:
+    return bool(operation.get("parameters")) or "requestBody" in operation
+
+
+def test_every_operation_has_a_unique_readable_operation_id(document: dict[str, Any]) -> None:
+    ids = [operation.get("operationId") for _, _, operation in operations(document)]
+
+    assert all(isinstance(name, str) and re.fullmatch(r"[a-z][a-z0-9_]*", name) for name in ids)
+    assert [name for name, count in Counter(ids).items() if count > 1] == []
+    assert len(ids) >= 26
+
+
+def test_every_operation_has_a_summary(document: dict[str, Any]) -> None:
+    missing = [
+        f"{method.upper()} {path}"
+        for path, method, operation in operations(document)
+        if not operation.get("summary", "").strip()
+    ]
+    assert missing == []
+
+
+def test_every_operation_taking_input_documents_its_422_as_a_validation_problem(
+    document: dict[str, Any],
+) -> None:
+    checked = 0
+    for path, method, operation in operations(document):
+        if not takes_input(operation):
+            continue
+        response = operation["responses"].get("422")
+        assert response is not None, f"{method.upper()} {path} has no 422"
+        assert list(response["content"]) == [PROBLEM], f"{method.upper()} {path}"
+        schema = response["content"][PROBLEM]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ValidationProblem"}
+        checked += 1
+    assert checked >= 25
+
+
+def test_the_validation_problem_schema_has_the_field_errors(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    validation = schemas["ValidationProblem"]
+    field_error = schemas["FieldError"]
+
+    assert set(validation["required"]) == {"type", "title", "status", "detail", "errors"}
+    assert validation["properties"]["errors"]["items"] == {
+        "$ref": "#/components/schemas/FieldError"
+    }
+    assert set(field_error["required"]) == {"loc", "msg", "type"}
+    assert "HTTPValidationError" not in schemas  # FastAPI's shape is not what we send
+
+
+def test_every_error_response_is_a_problem_document(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if status[0] in "45":
+                assert list(response["content"]) == [PROBLEM], f"{method} {path} {status}"
+                ref = response["content"][PROBLEM]["schema"]["$ref"]
+                assert ref.rsplit("/", 1)[1] in {"Problem", "ValidationProblem"}
+
+
+def test_404_409_and_503_appear_where_they_can_happen(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        name = operation["operationId"]
+        statuses = set(operation["responses"])
+        has_path_parameter = "{" in path
+        if name not in WITHOUT_DATABASE:
+            assert "503" in statuses, name
+            assert "Retry-After" in operation["responses"]["503"]["headers"], name
+        if method in WRITE_METHODS:
+            assert "409" in statuses, name
+        if name in PATH_PARAMETER_WITHOUT_NOT_FOUND:
+            assert "404" not in statuses, name
+        elif has_path_parameter or name in NOT_FOUND_WITHOUT_PATH_PARAMETER:
+            assert "404" in statuses, name
+
+
+def test_every_reference_resolves(document: dict[str, Any]) -> None:
+    text = json.dumps(document)
+    references = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', text))
+    assert references <= set(document["components"]["schemas"])
+
+
+def test_fixed_vocabularies_are_shared_components(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    status_property = schemas["PatternRecord"]["properties"]["quarantine_status"]
+
+    assert schemas["QuarantineStatus"]["enum"] == ["pending", "quarantined", "validated", "retired"]
+    assert status_property == {"$ref": "#/components/schemas/QuarantineStatus"}
+    assert '"enum"' not in json.dumps(schemas["PatternCreate"])
+
+
+@pytest.mark.parametrize("model", REQUEST_MODELS + RECORD_MODELS, ids=lambda m: m.__name__)
+def test_request_bodies_and_records_have_examples_that_validate(
+    document: dict[str, Any], model: type[BaseModel]
+) -> None:
+    examples = document["components"]["schemas"][model.__name__].get("examples")
+
+    assert examples, f"{model.__name__} has no example"
+    for example in examples:
+        model.model_validate_json(json.dumps(example))
+
+
+def test_request_bodies_of_operations_are_documented_with_examples(
+    document: dict[str, Any],
+) -> None:
+    schemas = document["components"]["schemas"]
+    for _, _, operation in operations(document):
+        body = operation.get("requestBody")
+        if body is None:
+            continue
+        schema = body["content"]["application/json"]["schema"]
+        refs = [schema] if "$ref" in schema else schema.get("anyOf", [])
+        names = [ref["$ref"].rsplit("/", 1)[1] for ref in refs if "$ref" in ref]
+        assert names, operation["operationId"]
+        for name in names:
+            assert schemas[name].get("examples"), f"{operation['operationId']}: {name}"
+
+
+def test_a_real_422_has_the_documented_shape(app_client: TestClient) -> None:
+    response = app_client.post(
+        "/v1/budget/adjustments", json={"job_hash": "job 42", "current_entropy": 2}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert set(body) == {"type", "title", "status", "detail", "errors"}
+    assert [tuple(error) for error in body["errors"]] == [("loc", "msg", "type")] * 2
+    assert [error["loc"] for error in body["errors"]] == [
+        ["body", "job_hash"],
+        ["body", "current_entropy"],
+    ]
