@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.alerts.router import router as alerts_router
 from app.alerts.schemas import AlertRule
+from app.budget.router import record_location
 from app.budget.router import router as budget_router
 from app.budget.schemas import AdjustmentType
 from app.core.clock import Clock, utc_now
@@ -25,7 +26,8 @@ from app.core.settings import Settings, get_settings
 from app.dashboard import router as dashboard
 from app.entropy.router import router as entropy_router
 from app.jobs.group_commit import ReadingWriter
-from app.jobs.router import grouped_readings_router, standard_readings_router
+from app.jobs.hot_path import ReadingsHotPath
+from app.jobs.router import readings_router
 from app.jobs.router import router as jobs_router
 from app.patterns.router import applications_router
 from app.patterns.router import router as patterns_router
@@ -88,11 +90,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.database = database
     app.state.clock = clock
 
-    readings_routers = [standard_readings_router]
-    if settings.readings_group_commit:
-        readings_routers.insert(0, grouped_readings_router)  # first: it serves the traffic
     for router in (
-        *readings_routers,
+        readings_router,
         budget_router,
         responses_router,
         entropy_router,
@@ -112,15 +111,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
     if settings.readings_group_commit:
-        writer = ReadingWriter(
-            database,
-            settings,
-            clock,
-            location_of=lambda record_id: str(
-                app.url_path_for("get_budget_record", record_id=record_id)
-            ),
-        )
-        app.state.reading_writer = writer
+        writer = ReadingWriter(database, settings, clock, location_of=record_location)
+        app.add_middleware(ReadingsHotPath, writer=writer)  # innermost: every guard applies
     app.add_middleware(Utf8JsonBody)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost
     install_openapi(app, enums=NAMED_ENUMS)

@@ -184,3 +184,20 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+
+class JobHead(Base):
+    """Where each job's chains end, maintained in the transaction that extends them.
+
+    "Most recent" by (time, insertion order) is, by construction, the record with the highest
+    job_seq; keeping it here makes a batch's tip lookup one primary-key query, however long
+    the history, and lists jobs without scanning every budget record.
+    """
+
+    __tablename__ = "job_heads"
+
+    job_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    budget_job_seq: Mapped[int | None] = mapped_column(Integer)
+    budget_value: Mapped[float | None] = mapped_column(Double)
+    budget_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -11,12 +11,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.budget.repository import BudgetRepository, BudgetTip
 from app.budget.rules import BudgetDecision
-from app.models import ExplorationBudget
 
 
 class BudgetRow(TypedDict):
@@ -32,9 +30,10 @@ class BudgetRow(TypedDict):
 
 class BudgetChains:
     def __init__(self, session: Session, job_hashes: Iterable[str]) -> None:
-        self._session = session
-        self._tips: dict[str, BudgetTip | None] = BudgetRepository(session).tips(job_hashes)
+        self._repository = BudgetRepository(session)
+        self._tips: dict[str, BudgetTip | None] = self._repository.tips(job_hashes)
         self._pending: list[BudgetRow] = []
+        self._moved: dict[str, BudgetTip] = {}
 
     def current(self, job_hash: str) -> float | None:
         tip = self._tips[job_hash]
@@ -61,12 +60,15 @@ class BudgetChains:
             "adjustment_type": decision.adjustment_type,
             "adjustment_reason": decision.adjustment_reason,
         }
-        self._tips[job_hash] = BudgetTip(record["job_seq"], decision.budget_value, recorded_at)
+        tip = BudgetTip(record["job_seq"], decision.budget_value, recorded_at)
+        self._tips[job_hash] = self._moved[job_hash] = tip
         self._pending.append(record)
         return record
 
     def flush(self) -> None:
-        """Insert the appended records, in the order they were appended."""
+        """Insert the appended records, in the order they were appended, and move the tips."""
         if self._pending:
-            self._session.execute(insert(ExplorationBudget), self._pending)
+            self._repository.insert(self._pending)
+            self._repository.save_tips(self._moved)
             self._pending = []
+            self._moved = {}

@@ -1,14 +1,16 @@
 """Queries on `exploration_budget`."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, insert, select
 from sqlalchemy.orm import Session
 
+from app.core.orm import table_of, upsert
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
-from app.models import ExplorationBudget
+from app.models import ExplorationBudget, JobHead
 
 
 @dataclass
@@ -43,22 +45,42 @@ class BudgetRepository:
         ).first()
 
     def tips(self, job_hashes: Iterable[str]) -> dict[str, BudgetTip | None]:
-        """The tip of each job's chain (None: no record yet)."""
-        statement = (
+        """The tip of each job's chain (None: no record yet), from `job_heads`."""
+        wanted = list(job_hashes)
+        rows = self.session.execute(
             select(
-                ExplorationBudget.job_seq,
-                ExplorationBudget.budget_value,
-                ExplorationBudget.recorded_at,
-            )
-            .where(ExplorationBudget.job_hash == bindparam("job_hash"))
-            .order_by(ExplorationBudget.recorded_at.desc(), ExplorationBudget.seq.desc())
-            .limit(1)
+                JobHead.job_hash,
+                JobHead.budget_job_seq,
+                JobHead.budget_value,
+                JobHead.budget_recorded_at,
+            ).where(JobHead.job_hash.in_(wanted))
         )
-        tips: dict[str, BudgetTip | None] = {}
-        for job_hash in job_hashes:
-            row = self.session.execute(statement, {"job_hash": job_hash}).first()
-            tips[job_hash] = None if row is None else BudgetTip(*row)
+        tips: dict[str, BudgetTip | None] = dict.fromkeys(wanted)
+        for job_hash, job_seq, budget_value, recorded_at in rows:
+            # The three budget columns are written together (save_tips), never one alone.
+            if job_seq is not None and budget_value is not None and recorded_at is not None:
+                tips[job_hash] = BudgetTip(job_seq, budget_value, recorded_at)
         return tips
+
+    def save_tips(self, tips: Mapping[str, BudgetTip]) -> None:
+        upsert(
+            self.session,
+            table_of(JobHead),
+            [
+                {
+                    "job_hash": job_hash,
+                    "budget_job_seq": tip.job_seq,
+                    "budget_value": tip.budget_value,
+                    "budget_recorded_at": tip.recorded_at,
+                }
+                for job_hash, tip in sorted(tips.items())
+            ],
+            key=["job_hash"],
+            update=["budget_job_seq", "budget_value", "budget_recorded_at"],
+        )
+
+    def insert(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.session.execute(insert(table_of(ExplorationBudget)), list(records))
 
     def history(
         self, job_hash: str | None, page: PageRequest, window: TimeWindow

@@ -16,13 +16,18 @@ from app.core.http import (
     WRITE_PROBLEMS,
     JobHashQuery,
     problem_responses,
-    set_location,
 )
 from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 
 router = service_router("/v1/budget", "budget")
+RECORD_PATH = "/records/{record_id}"
+
+
+def record_location(record_id: str) -> str:
+    """The path of a budget record (the `Location` of every write that creates one)."""
+    return router.prefix + RECORD_PATH.format(record_id=record_id)
 
 
 @router.get("", summary="Current exploration budget", responses=problem_responses(404))
@@ -46,7 +51,7 @@ def get_budget_statistics(session: DbSession, job_hash: JobHashQuery = "") -> Bu
     return service.budget_statistics(session, job_hash)
 
 
-@router.get("/records/{record_id}", summary="One budget record", responses=problem_responses(404))
+@router.get(RECORD_PATH, summary="One budget record", responses=problem_responses(404))
 def get_budget_record(session: DbSession, record_id: Identifier) -> BudgetRecord:
     return BudgetRecord.model_validate(service.budget_record(session, record_id))
 
@@ -62,7 +67,7 @@ def set_budget(
 ) -> BudgetRecord:
     """Record a budget value; outside floor..ceiling it is clamped and relabelled."""
     record = service.set_budget(session, clock, body)
-    set_location(request, response, "get_budget_record", record_id=record["id"])
+    response.headers["Location"] = record_location(record["id"])
     return BudgetRecord.model_validate(record)
 
 
@@ -81,5 +86,5 @@ def adjust_budget(
 ) -> BudgetRecord:
     """Initial budget on a job's first reading; then boost below the threshold, else decay."""
     record = service.adjust_budget(session, clock, body)
-    set_location(request, response, "get_budget_record", record_id=record["id"])
+    response.headers["Location"] = record_location(record["id"])
     return BudgetRecord.model_validate(record)

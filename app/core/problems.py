@@ -97,6 +97,11 @@ def validation_problem_from(
 def _request_validation(
     _handler: object, _request: Request, exc: RequestValidationError
 ) -> Problem:
+    return request_validation_problem(exc)
+
+
+def request_validation_problem(exc: RequestValidationError) -> ValidationProblem:
+    """FastAPI's validation errors as our 422 (also used where FastAPI is bypassed)."""
     errors = [
         field_error(tuple(error.get("loc", ())), str(error.get("msg", "")), str(error["type"]))
         for error in exc.errors()

@@ -3,12 +3,12 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.core.pagination import PageRequest, keyset_page
 from app.jobs.schemas import Policy
-from app.models import ExplorationBudget, JobPolicy
+from app.models import ExplorationBudget, JobHead, JobPolicy
 
 
 class JobRepository:
@@ -16,26 +16,18 @@ class JobRepository:
         self.session = session
 
     def latest_budgets(self, page: PageRequest) -> tuple[Sequence[ExplorationBudget], str | None]:
-        """The newest budget record of every job, most recently active job first.
-
-        It ranks every budget record, so it costs a pass over the table: fine for a job picker,
-        not for a hot path.
-        """
-        ranked = select(
-            ExplorationBudget,
-            func.row_number()
-            .over(
-                partition_by=ExplorationBudget.job_hash,
-                order_by=(ExplorationBudget.recorded_at.desc(), ExplorationBudget.seq.desc()),
-            )
-            .label("rank"),
-        ).subquery()
-        latest = aliased(ExplorationBudget, ranked)
+        """The newest budget record of every job, most recently active job first: the record
+        each job's head points at."""
+        statement = select(ExplorationBudget).join(
+            JobHead,
+            (JobHead.job_hash == ExplorationBudget.job_hash)
+            & (JobHead.budget_job_seq == ExplorationBudget.job_seq),
+        )
         return keyset_page(
             self.session,
-            select(latest).where(ranked.c.rank == 1),
-            at=latest.recorded_at,
-            seq=latest.seq,
+            statement,
+            at=ExplorationBudget.recorded_at,
+            seq=ExplorationBudget.seq,
             page=page,
         )
 

@@ -3,20 +3,18 @@
 from typing import Annotated
 
 from fastapi import Header, Request, Response, status
-from pydantic import TypeAdapter
 
+from app.budget.router import record_location
 from app.budget.schemas import BudgetRecord
-from app.core import idempotency
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, read_json_body, set_location
+from app.core.http import problem_responses, set_location
 from app.core.pagination import PageParams
-from app.core.problems import ServiceOverloadedProblem, ValidationProblem
+from app.core.problems import ValidationProblem
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.core.settings import Settings
 from app.jobs import service
-from app.jobs.group_commit import Overloaded, ReadingWriter
 from app.jobs.readings import Reading, apply_readings
 from app.jobs.schemas import (
     JobPage,
@@ -114,23 +112,17 @@ def select_pattern(
     )
 
 
-# Readings have two routes at the same path; create_app mounts one or both:
-# - the standard route below: FastAPI validation, one transaction per request;
-# - the group-commit route: the same validation done by hand (`read_json_body`, tested to
-#   answer exactly like the standard route), the reading handed to the process's
-#   ReadingWriter. It is mounted first, so it serves the traffic, and hidden from the schema,
-#   which the standard route (same path, body and answers) still documents.
-standard_readings_router = service_router("/v1/jobs", "jobs")
-grouped_readings_router = service_router("/v1/jobs", "jobs")
-READINGS_PATH = "/{job_hash}/entropy-readings"
-READINGS_SUMMARY = "Report one entropy measurement of a job"
-READING_BODY = TypeAdapter(ReadingRequest)
+# The readings route. With group commit on (the default) `app.jobs.hot_path` serves this path
+# in front of FastAPI's router and hands readings to the process's ReadingWriter; this route
+# then only documents the operation, and serves when READINGS_GROUP_COMMIT=false. The two are
+# tested to answer alike.
+readings_router = service_router("/v1/jobs", "jobs")
 
 
-@standard_readings_router.post(
-    READINGS_PATH,
+@readings_router.post(
+    "/{job_hash}/entropy-readings",
     status_code=status.HTTP_201_CREATED,
-    summary=READINGS_SUMMARY,
+    summary="Report one entropy measurement of a job",
     response_model=ReadingResult,
     responses=problem_responses(409),
 )
@@ -148,37 +140,13 @@ def record_entropy_reading(
     outcome = apply_readings(session, _settings(request), clock, [reading])[0]
     if isinstance(outcome, ValidationProblem):
         raise outcome
-    location = request.app.url_path_for("get_budget_record", record_id=outcome.adjustment.id)
-    return _created(outcome.model_dump_json().encode(), str(location))
+    return created_reading(
+        outcome.model_dump_json().encode(), record_location(outcome.adjustment.id)
+    )
 
 
-@grouped_readings_router.post(
-    READINGS_PATH,
-    name="record_entropy_reading",
-    status_code=status.HTTP_201_CREATED,
-    summary=READINGS_SUMMARY,
-    include_in_schema=False,
-)
-async def record_entropy_reading_grouped(job_hash: Identifier, request: Request) -> Response:
-    body = await read_json_body(request, READING_BODY)
-    fingerprint = await idempotency.request_fingerprint(request)
-    writer: ReadingWriter = request.app.state.reading_writer
-    try:
-        accepted = await writer.submit(
-            Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy),
-            idempotency.caller_of(request),
-            fingerprint,
-        )
-    except Overloaded:
-        raise ServiceOverloadedProblem(
-            "Too many readings are waiting to be written; retry shortly.",
-            headers={"Retry-After": "1"},
-        ) from None
-    return _created(accepted.body, accepted.location)
-
-
-def _created(body: bytes, location: str) -> Response:
-    """Both routes answer with the same bytes: the result serialised once, by pydantic."""
+def created_reading(body: bytes, location: str) -> Response:
+    """Both paths answer with the same bytes: the result serialised once, by pydantic."""
     return Response(
         body,
         status_code=status.HTTP_201_CREATED,

@@ -6,10 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TypedDict
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.models import EntropyResponse
 from app.responses.repository import ResponseRepository
 
 
@@ -27,9 +25,10 @@ class ResponseRow(TypedDict):
 
 class ResponseChains:
     def __init__(self, session: Session, job_hashes: Iterable[str]) -> None:
-        self._session = session
-        self._last: dict[str, datetime | None] = ResponseRepository(session).last_times(job_hashes)
+        self._repository = ResponseRepository(session)
+        self._last: dict[str, datetime | None] = self._repository.last_times(job_hashes)
         self._pending: list[ResponseRow] = []
+        self._moved: dict[str, datetime] = {}
 
     def last_response_at(self, job_hash: str) -> datetime | None:
         return self._last[job_hash]
@@ -57,11 +56,13 @@ class ResponseChains:
             "quarantine_revisits": len(patterns_revisited),
             "patterns_revisited": patterns_revisited,
         }
-        self._last[job_hash] = row["recorded_at"]
+        self._last[job_hash] = self._moved[job_hash] = row["recorded_at"]
         self._pending.append(row)
         return row
 
     def flush(self) -> None:
         if self._pending:
-            self._session.execute(insert(EntropyResponse), self._pending)
+            self._repository.insert(self._pending)
+            self._repository.save_last_times(self._moved)
             self._pending = []
+            self._moved = {}

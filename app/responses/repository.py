@@ -1,13 +1,15 @@
 """Queries on `entropy_responses`."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, select
+from sqlalchemy import Select, case, func, insert, select
 from sqlalchemy.orm import Session
 
+from app.core.orm import table_of, upsert
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
-from app.models import EntropyResponse
+from app.models import EntropyResponse, JobHead
 
 
 class ResponseRepository:
@@ -27,17 +29,26 @@ class ResponseRepository:
         return self.session.scalars(statement.limit(1)).first()
 
     def last_times(self, job_hashes: Iterable[str]) -> dict[str, datetime | None]:
-        """When each job's most recent response was recorded (None: never)."""
-        statement = (
-            select(EntropyResponse.recorded_at)
-            .where(EntropyResponse.job_hash == bindparam("job_hash"))
-            .order_by(EntropyResponse.recorded_at.desc(), EntropyResponse.seq.desc())
-            .limit(1)
+        """When each job's most recent response was recorded (None: never), from `job_heads`."""
+        wanted = list(job_hashes)
+        times: dict[str, datetime | None] = dict.fromkeys(wanted)
+        rows = self.session.execute(
+            select(JobHead.job_hash, JobHead.last_response_at).where(JobHead.job_hash.in_(wanted))
         )
-        return {
-            job_hash: self.session.execute(statement, {"job_hash": job_hash}).scalar()
-            for job_hash in job_hashes
-        }
+        times.update({job_hash: last for job_hash, last in rows})  # noqa: C416 (rows, not pairs)
+        return times
+
+    def save_last_times(self, times: Mapping[str, datetime]) -> None:
+        upsert(
+            self.session,
+            table_of(JobHead),
+            [{"job_hash": job, "last_response_at": at} for job, at in sorted(times.items())],
+            key=["job_hash"],
+            update=["last_response_at"],
+        )
+
+    def insert(self, responses: Sequence[Mapping[str, Any]]) -> None:
+        self.session.execute(insert(table_of(EntropyResponse)), list(responses))
 
     def get(self, response_id: str) -> EntropyResponse | None:
         statement = select(EntropyResponse).where(EntropyResponse.id == response_id)

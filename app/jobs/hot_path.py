@@ -1,0 +1,82 @@
+"""The readings hot path: POST /v1/jobs/{job_hash}/entropy-readings served in front of
+FastAPI's router when group commit is on.
+
+Readings are the one endpoint orchestrators call per measurement, by the thousand. FastAPI's
+per-request machinery (route matching across every router, the dependency tree, response
+validation) costs more than the reading itself once writes are batched, so this ASGI layer
+matches the one path, validates the body and path exactly as FastAPI would
+(`read_json_body`, the same pydantic types), and hands the reading to the process's
+ReadingWriter. It sits inside every other middleware (size limit, UTF-8, and whatever guards
+the service adds), so those apply unchanged; the standard route still documents the operation.
+"""
+
+import re
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+from rfc9457 import Problem
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core import idempotency
+from app.core.http import read_json_body
+from app.core.problems import (
+    ServiceOverloadedProblem,
+    problem_response,
+    request_validation_problem,
+)
+from app.core.schemas import Identifier
+from app.jobs.group_commit import Overloaded, ReadingWriter
+from app.jobs.readings import Reading
+from app.jobs.router import created_reading
+from app.jobs.schemas import ReadingRequest
+
+READINGS_PATH = re.compile(r"^/v1/jobs/([^/]+)/entropy-readings$")
+JOB_HASH = TypeAdapter(Identifier)
+READING_BODY = TypeAdapter(ReadingRequest)
+
+
+class ReadingsHotPath:
+    def __init__(self, app: ASGIApp, writer: ReadingWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = READINGS_PATH.match(scope["path"]) if scope["type"] == "http" else None
+        if match is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        try:
+            response = await self._record(request, match.group(1))
+        except RequestValidationError as error:
+            response = problem_response(request_validation_problem(error))
+        except idempotency.IdempotentReplay as replay:
+            response = replay.response()
+        except Problem as problem:
+            response = problem_response(problem)
+        await response(scope, receive, send)
+
+    async def _record(self, request: Request, raw_job_hash: str) -> Response:
+        # FastAPI checks path parameters before the body, and reports them under "path".
+        try:
+            job_hash = JOB_HASH.validate_python(raw_job_hash)
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**e, "loc": ("path", "job_hash", *e["loc"])} for e in error.errors()]
+            ) from None
+        body = await read_json_body(request, READING_BODY)
+        fingerprint = await idempotency.request_fingerprint(request)
+        try:
+            accepted = await self.writer.submit(
+                Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy),
+                idempotency.caller_of(request),
+                fingerprint,
+            )
+        except Overloaded:
+            raise ServiceOverloadedProblem(
+                "Too many readings are waiting to be written; retry shortly.",
+                headers={"Retry-After": "1"},
+            ) from None
+        return created_reading(accepted.body, accepted.location)

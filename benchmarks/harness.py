@@ -1,0 +1,206 @@
+"""Shared plumbing for the benchmarks: throwaway databases, real uvicorn servers, wrk runs,
+and memory readings from /proc. Run the benchmarks by hand; they are not part of the suite."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+from alembic import command
+from sqlalchemy.engine import make_url
+
+from app.cli import alembic_config
+from app.core.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get(
+    "EB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A new migrated database (SQLite file or PostgreSQL database), dropped afterwards."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="eb-bench-") as directory:
+            url = f"sqlite:///{directory}/bench.db"
+            command.upgrade(alembic_config(Settings(database_url=url)), "head")
+            yield url
+        return
+    name = f"eb_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        command.upgrade(alembic_config(Settings(database_url=url)), "head")
+        yield url
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def pids(self) -> list[int]:
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        return [self.process.pid, *(int(pid) for pid in children)]
+
+    def peak_rss_mib(self) -> dict[int, float]:
+        """VmHWM (peak resident set) of the master and each worker, in MiB."""
+        peaks = {}
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            match = re.search(r"VmHWM:\s+(\d+) kB", status)
+            if match:
+                peaks[pid] = int(match.group(1)) / 1024
+        return peaks
+
+
+@contextmanager
+def uvicorn(
+    app: str,
+    port: int,
+    *,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    factory: bool = False,
+    log: Path | None = None,
+) -> Iterator[Server]:
+    """uvicorn on the fastest stock stack (uvloop + httptools), no access log."""
+    arguments = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if factory:
+        arguments.append("--factory")
+    output = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        arguments, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=output
+    )
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(server.url + ("/healthz" if factory else "/"), timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{app} did not start") from None
+                time.sleep(0.2)
+        # every worker must be up before measuring
+        while len(server.pids()) < workers + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if log:
+            output.close()  # type: ignore[union-attr]
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: int,
+    connections: int,
+    script: Path | None = None,
+    threads: int = 2,
+    env: dict[str, str] | None = None,
+) -> WrkResult:
+    arguments = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        arguments += ["-s", str(script)]
+    output = subprocess.run(
+        [*arguments, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    ).stdout
+
+    def latency(percentile: str) -> float:
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        assert match, output
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    assert rps and total, output
+    return WrkResult(
+        requests_per_second=float(rps.group(1)),
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+    )
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+    total = f"{int(memory.group(1)) / 1024 / 1024:.0f} GiB" if memory else "?"
+    return f"{cpus} cores ({model}), {total} RAM, Python {sys.version.split()[0]}"
