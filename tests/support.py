@@ -14,7 +14,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
+
+from app.budget import rules
+from app.core.orm import Base
+from app.models import ExplorationBudget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE = os.environ.get("EB_TEST_DATABASE", "sqlite")
@@ -135,3 +140,56 @@ def _wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"uvicorn did not become healthy:\n{server.log_path.read_text()}")
+
+
+def empty_tables(engine: Engine) -> None:
+    """Delete every row of every table (children first). DELETE, not TRUNCATE: on tables this
+    small it is ~100x cheaper, and nothing depends on the insertion sequences restarting."""
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(text(f"DELETE FROM {table.name}"))
+
+
+SEED_POLICY = rules.AdjustmentPolicy()
+
+
+def check_budget_chain(
+    engine: Engine,
+    job_hash: str,
+    policy: rules.AdjustmentPolicy = SEED_POLICY,
+    response_boost: float = rules.DEFAULT_BOOST_AMOUNT,
+    response_threshold: float = rules.DEFAULT_ENTROPY_THRESHOLD,
+) -> list[ExplorationBudget]:
+    """The job's budget records in chain order, after checking that the chain is unbroken
+    (job_seq 1..n, times never going back) and that every record follows from the one
+    before it by the seed's rules (readings' adjustments, and responses' boosts)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ExplorationBudget)
+            .where(ExplorationBudget.job_hash == job_hash)
+            .order_by(ExplorationBudget.job_seq)
+        ).all()
+    chain = [ExplorationBudget(**row._mapping) for row in rows]
+    assert [record.job_seq for record in chain] == list(range(1, len(chain) + 1))
+    previous: ExplorationBudget | None = None
+    for record in chain:
+        current = None if previous is None else previous.budget_value
+        assert record.entropy_at_time is not None
+        if (record.adjustment_reason or "").startswith("Entropy response"):
+            decision = rules.boost_for_response(
+                current,
+                response_boost,
+                record.entropy_at_time,
+                response_threshold,
+                policy.bounds,
+            )
+        else:
+            decision = rules.adjust_for_entropy(current, record.entropy_at_time, policy)
+        assert (record.budget_value, record.adjustment_type, record.adjustment_reason) == (
+            decision.budget_value,
+            decision.adjustment_type,
+            decision.adjustment_reason,
+        ), f"{job_hash}#{record.job_seq} does not follow from its predecessor"
+        assert previous is None or record.recorded_at >= previous.recorded_at
+        previous = record
+    return chain

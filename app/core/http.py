@@ -8,13 +8,7 @@ from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from app.core.problems import (
-    DATABASE_RETRY_AFTER_SECONDS,
-    PROBLEM_MEDIA_TYPE,
-    PROBLEM_TYPE_URI,
-    field_error,
-    validation_problem,
-)
+from app.core.problems import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
 from app.core.schemas import IdentifierFilter
 
 
@@ -89,36 +83,40 @@ JobHashQuery = Annotated[
 
 
 Model = TypeVar("Model")
+MISSING = object()
+"""An empty request body: FastAPI reports it as a missing field when validating."""
 
 
-async def read_json_body(request: Request, adapter: TypeAdapter[Model]) -> Model:
-    """Parse and validate a JSON body exactly as FastAPI does for a body parameter (same
-    content-type rules, same errors), for routes that skip FastAPI's per-request machinery."""
+async def parse_json_body(request: Request) -> Any:
+    """The body as FastAPI reads it for a body parameter: JSON for a JSON content type (a
+    decode error is raised at once), the raw bytes otherwise, MISSING when empty."""
     body = await request.body()
     if not body:
+        return MISSING
+    if not _is_json(request.headers.get("content-type")):
+        return body
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as error:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", error.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": error.msg},
+                }
+            ]
+        ) from error
+
+
+def validate_body(value: Any, adapter: TypeAdapter[Model]) -> Model:
+    """Validate a parsed body as FastAPI does: errors located under "body"."""
+    if value is MISSING:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
         )
-    value: Any = body
-    if _is_json(request.headers.get("content-type")):
-        try:
-            value = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", error.pos),
-                        "msg": "JSON decode error",
-                        "input": {},
-                        "ctx": {"error": error.msg},
-                    }
-                ]
-            ) from error
-        except UnicodeDecodeError:
-            raise validation_problem(
-                [field_error(("body",), "The body is not valid UTF-8 JSON", "json_invalid")]
-            ) from None
     try:
         return adapter.validate_python(value, from_attributes=True)
     except ValidationError as error:

@@ -110,10 +110,7 @@ def request_validation_problem(exc: RequestValidationError) -> ValidationProblem
 
 
 def _http_exception(_handler: object, _request: Request, exc: HTTPException) -> Problem:
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        return validation_problem(
-            [field_error(("body",), "The body is not valid UTF-8 JSON", "json_invalid")]
-        )
+    # (Bodies that are not UTF-8 never get here: the Utf8JsonBody middleware answers them.)
     return http_problem(exc.status_code, str(exc.detail), exc.headers)
 
 

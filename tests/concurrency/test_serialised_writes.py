@@ -5,9 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from app.models import ExplorationBudget
+from app.budget import rules
+from tests.support import check_budget_chain
 
 BOOST = 0.001
 
@@ -20,29 +21,14 @@ def boost(client: TestClient, job_hash: str) -> int:
     return response.status_code
 
 
-def chain_of(engine: Engine, job_hash: str) -> list[ExplorationBudget]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(ExplorationBudget)
-            .where(ExplorationBudget.job_hash == job_hash)
-            .order_by(ExplorationBudget.job_seq)
-        ).all()
-    return [ExplorationBudget(**row._mapping) for row in rows]
+BOOSTING = rules.AdjustmentPolicy(bounds=rules.Bounds(ceiling=1.0), boost_amount=BOOST)
 
 
 def assert_unbroken_boost_chain(engine: Engine, job_hash: str, boosts: int) -> None:
     """One initial record, then each boost derived from exactly the record before it."""
-    chain = chain_of(engine, job_hash)
-    assert [record.job_seq for record in chain] == list(range(1, boosts + 2))
-    assert chain[0].adjustment_type == "initial"
-    expected = chain[0].budget_value
-    for record in chain[1:]:
-        expected += BOOST
-        assert record.adjustment_type == "boost"
-        assert record.budget_value == expected
+    chain = check_budget_chain(engine, job_hash, BOOSTING)
+    assert [record.adjustment_type for record in chain] == ["initial"] + ["boost"] * boosts
     assert chain[-1].budget_value == pytest.approx(0.15 + boosts * BOOST, abs=1e-12)
-    times = [record.recorded_at for record in chain]
-    assert times == sorted(times)
 
 
 def test_concurrent_adjustments_of_one_job_from_many_threads_form_one_chain(
