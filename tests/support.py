@@ -1,9 +1,13 @@
 """Test helpers: a controllable clock, throwaway databases, and a real uvicorn server."""
 
+import contextlib
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -76,6 +80,12 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    def crash(self) -> None:
+        """SIGKILL the server and all its workers at once (its own process group): no
+        shutdown handler, no flush, no goodbye, as in a power cut of the process."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
 
 @contextmanager
 def uvicorn_server(
@@ -114,18 +124,20 @@ def uvicorn_server(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so crash() reaches the workers
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     try:
         _wait_until_healthy(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def _wait_until_healthy(server: Server, timeout: float = 30.0) -> None:
@@ -193,3 +205,65 @@ def check_budget_chain(
         assert previous is None or record.recorded_at >= previous.recorded_at
         previous = record
     return chain
+
+
+POSTGRES_BIN = Path(os.environ.get("EB_TEST_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+@dataclass
+class PostgresCluster:
+    """A private PostgreSQL cluster that a test may stop and start at will."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *arguments: str) -> None:
+        _as_postgres(str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data_dir), "-w", *arguments)
+
+    def start(self) -> None:
+        socket_dir = self.data_dir.parent / "sockets"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {socket_dir} -c fsync=off"
+        self._pg_ctl("-o", options, "-l", str(self.data_dir.parent / "postgres.log"), "start")
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+
+def _as_postgres(*command: str) -> None:
+    """PostgreSQL refuses to run as root; its binaries run as the `postgres` user."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*prefix, *command], check=True, capture_output=True)
+
+
+@contextmanager
+def throwaway_postgres_cluster() -> Iterator[PostgresCluster]:
+    """initdb a new cluster in a new directory, start it on a free port, remove it after.
+
+    The directory is its own (pytest's tmp_path sits under a root-only directory, which the
+    `postgres` user could not enter)."""
+    directory = Path(tempfile.mkdtemp(prefix="eb-postgres-"))
+    (directory / "sockets").mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+        shutil.chown(directory / "sockets", "postgres")
+    cluster = PostgresCluster(directory / "data", free_port())
+    _as_postgres(
+        str(POSTGRES_BIN / "initdb"),
+        "-D",
+        str(cluster.data_dir),
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--no-sync",
+    )
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
