@@ -31,24 +31,36 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=is_sqlite(connection.engine.url),
         compare_type=True,
+        compare_server_default=True,
         render_item=_render_item,
     )
 
 
+def _run(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
+    """Migrate on `config.attributes["connection"]` when given, else on the settings' database.
+
+    A Connection is used as it is, inside the caller's transaction if one is open; anything
+    else given there is connected to like an engine (pytest-alembic passes its
+    `alembic_engine`, or a wrapper whose `connect()` yields a connection it holds)."""
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _run(given)
+        return
+    if given is not None:
+        with given.connect() as connection:
+            _run(connection)
         return
     settings: Settings = config.attributes.get("settings") or Settings()
     engine = create_db_engine(settings, pooled=False)
     try:
         with engine.connect() as connection:
-            _configure(connection)
-            with context.begin_transaction():
-                context.run_migrations()
+            _run(connection)
     finally:
         engine.dispose()
 
