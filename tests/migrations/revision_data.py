@@ -1,0 +1,270 @@
+"""Realistic rows for a database at each revision, for the data-preserving migration tests.
+
+`ROWS_AT[revision]()` returns, per table, the rows a database at that revision could hold,
+written against the tables as they are at that revision (not the ORM models, which describe
+head). Every revision needs an entry: the step tests fill the database at a step's
+down_revision and, for the downgrade, at the step's revision. A new migration therefore adds
+`rows_at_<revision>` here (usually the previous revision's rows plus the new tables and
+columns) and registers it in `ROWS_AT`.
+
+The rows are chosen to catch what migrations get wrong: nullable columns both null and set,
+booleans true/false/null, JSON lists (empty too), non-ASCII text, floats that do not round-trip
+through a narrower type, a count beyond 32 bits, bytes that are not UTF-8, a foreign key in use.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Row = dict[str, Any]
+Rows = dict[str, list[Row]]
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _applications() -> list[Row]:
+    """Applications of three patterns: `p-mixed` with outcomes true, false and unknown;
+    `p-unknown` with unknown outcomes only; `p-unused` has none."""
+    outcomes = [
+        ("p-mixed", True, "job-a"),
+        ("p-mixed", True, "job-a"),
+        ("p-mixed", False, "job-b"),
+        ("p-mixed", None, None),
+        ("p-unknown", None, "job-a"),
+        ("p-unknown", None, "job-b"),
+        ("p-success", True, "job-b"),
+    ]
+    return [
+        {
+            "id": f"app-{index:02d}",
+            "pattern_id": pattern_id,
+            "execution_id": f"exec-{index:02d}",
+            "job_hash": job_hash,
+            "applied_at": at(60 * index + 0.000123),
+            "pattern_led_to_success": outcome,
+            "retry_count_before": index % 3,
+            "retry_count_after": 0 if outcome else index % 2,
+            "grounding_confidence": None if outcome is None else 0.1 + 0.2,
+        }
+        for index, (pattern_id, outcome, job_hash) in enumerate(outcomes, start=1)
+    ]
+
+
+def _patterns(applications: list[Row]) -> list[Row]:
+    rows = [
+        {
+            "id": "p-mixed",
+            "pattern_type": "retry",
+            "pattern_name": "Exponential back-off",
+            "description": "Réessaie avec délai — ✓ ünïcode",
+            "quarantine_status": "validated",
+            "quarantine_reason": None,
+            "quarantined_at": None,
+            "validated_at": at(30),
+        },
+        {
+            "id": "p-unknown",
+            "pattern_type": "grounding",
+            "pattern_name": "Cite the source",
+            "description": None,
+            "quarantine_status": "quarantined",
+            "quarantine_reason": "Dominates 75% of applications",
+            "quarantined_at": at(400),
+            "validated_at": None,
+        },
+        {
+            "id": "p-success",
+            "pattern_type": "retry",
+            "pattern_name": "Ask again",
+            "description": "",
+            "quarantine_status": "pending",
+            "quarantine_reason": None,
+            "quarantined_at": None,
+            "validated_at": None,
+        },
+        {
+            "id": "p-unused",
+            "pattern_type": "planning",
+            "pattern_name": "Plan first",
+            "description": "Never applied yet",
+            "quarantine_status": "retired",
+            "quarantine_reason": "Superseded",
+            "quarantined_at": at(10),
+            "validated_at": None,
+        },
+    ]
+    for row in rows:
+        mine = [a for a in applications if a["pattern_id"] == row["id"]]
+        times = [a["applied_at"] for a in mine] or [at(5)]
+        row |= {
+            "first_seen": min(times),
+            "last_seen": max(times),
+            "application_count": len(mine),
+            "success_count": sum(1 for a in mine if a["pattern_led_to_success"] is True),
+        }
+    return rows
+
+
+def _budget_records() -> list[Row]:
+    """Two jobs, each a job_seq chain from its initial record, interleaved in time."""
+    chains = {
+        "job-a": [
+            (0.15, 0.2, "initial", "Initial budget set"),
+            (0.25, 0.2, "boost", "Entropy 0.200 < threshold 0.300"),
+            (0.2375, 0.8, "decay", "Entropy 0.800 >= threshold, decaying"),
+            (0.5, None, "ceiling_enforced", "Budget 0.900 enforced to ceiling 0.500"),
+        ],
+        "job-b": [
+            (0.15, 0.9, "initial", "Initial budget set"),
+            (0.05, None, "floor_enforced", "Budget 0.010 enforced to floor 0.050"),
+            (0.123456789012345, None, "manual", None),
+        ],
+    }
+    return [
+        {
+            "id": f"{job_hash}-budget-{job_seq}",
+            "job_hash": job_hash,
+            "job_seq": job_seq,
+            # Both chains start in the same microsecond (seq breaks such ties), then interleave.
+            "recorded_at": at(100 * job_seq + (offset if job_seq > 1 else 0) + 0.5),
+            "budget_value": value,
+            "entropy_at_time": entropy,
+            "adjustment_type": kind,
+            "adjustment_reason": reason,
+        }
+        for offset, (job_hash, chain) in enumerate(chains.items())
+        for job_seq, (value, entropy, kind, reason) in enumerate(chain, start=1)
+    ]
+
+
+def _entropy_responses() -> list[Row]:
+    return [
+        {
+            "id": "response-1",
+            "job_hash": "job-a",
+            "recorded_at": at(500),
+            "entropy_at_trigger": 0.2,
+            "threshold_used": 0.3,
+            "actions_taken": ["budget_boost", "quarantine_revisit"],
+            "budget_boosted": True,
+            "quarantine_revisits": 1,
+            "patterns_revisited": ["p-unknown"],
+        },
+        {
+            "id": "response-2",
+            "job_hash": "job-b",
+            "recorded_at": at(4200),
+            "entropy_at_trigger": 0.0,
+            "threshold_used": 0.3,
+            "actions_taken": [],
+            "budget_boosted": False,
+            "quarantine_revisits": 0,
+            "patterns_revisited": [],
+        },
+    ]
+
+
+def _snapshots() -> list[Row]:
+    return [
+        {
+            "id": "snapshot-1",
+            "calculated_at": at(600),
+            "shannon_entropy": 1.0397207708399179,
+            "max_possible_entropy": 1.3862943611198906,
+            "diversity_index": 0.75,
+            "unique_pattern_count": 3,
+            "effective_pattern_count": 2,
+            "total_applications": 7,
+            "dominant_pattern_share": 4 / 7,
+            "threshold_exceeded": False,
+        },
+        {
+            "id": "snapshot-2",
+            "calculated_at": at(700),
+            "shannon_entropy": 0.0,
+            "max_possible_entropy": 0.0,
+            "diversity_index": 0.0,
+            "unique_pattern_count": 1,
+            "effective_pattern_count": 1,
+            "total_applications": 3_000_000_000,
+            "dominant_pattern_share": 1.0,
+            "threshold_exceeded": True,
+        },
+    ]
+
+
+def rows_at_0001() -> Rows:
+    applications = _applications()
+    return {
+        "patterns": _patterns(applications),
+        "pattern_applications": applications,
+        "exploration_budget": _budget_records(),
+        "entropy_responses": _entropy_responses(),
+        "pattern_entropy_history": _snapshots(),
+    }
+
+
+def rows_at_0002() -> Rows:
+    """0001's rows, with patterns.outcome_count kept as the app keeps it, plus a job policy
+    and idempotency keys (one completed with a stored response, one still in flight)."""
+    rows = rows_at_0001()
+    for pattern in rows["patterns"]:
+        pattern["outcome_count"] = sum(
+            1
+            for a in rows["pattern_applications"]
+            if a["pattern_id"] == pattern["id"] and a["pattern_led_to_success"] is not None
+        )
+    rows["job_policies"] = [
+        {
+            "job_hash": "job-a",
+            "version": 3,
+            "updated_at": at(800),
+            "floor": 0.05,
+            "ceiling": 0.5,
+            "decay_rate": 0.95,
+            "boost_amount": 0.1,
+            "entropy_threshold": 0.3,
+            "initial_budget": 0.15,
+            "response_enabled": True,
+            "response_threshold": 0.3,
+            "response_cooldown_seconds": 3600,
+            "response_boost_budget": True,
+            "response_revisit_quarantine": False,
+            "response_max_quarantine_revisits": 5,
+            "response_budget_boost_amount": 0.1,
+        }
+    ]
+    rows["idempotency_keys"] = [
+        {
+            "caller": "write:3f2a",
+            "key": "retry-7b1c",
+            "fingerprint": "a" * 64,
+            "created_at": at(900),
+            "expires_at": at(900 + 86400),
+            "status_code": 201,
+            "response_body": b'{"id":"job-a-budget-4"}\x00\xff',
+            "response_headers": {"location": "/v1/budget/records/job-a-budget-4"},
+        },
+        {
+            "caller": "open",
+            "key": "in-flight",
+            "fingerprint": "b" * 64,
+            "created_at": at(901),
+            "expires_at": at(901 + 86400),
+            "status_code": None,
+            "response_body": None,
+            "response_headers": None,
+        },
+    ]
+    return rows
+
+
+ROWS_AT: dict[str, Callable[[], Rows]] = {
+    "0001": rows_at_0001,
+    "0002": rows_at_0002,
+}
+"""Rows valid at each revision, by revision id; every revision of the chain has one."""

@@ -1,0 +1,200 @@
+"""Migrations keep the data of a database that was in use, in both directions, at every step.
+
+The steps come from the revision chain itself, so a new migration is covered as soon as it
+exists (and `test_every_revision_has_rows` then asks for its rows in `revision_data.py`). Each
+test migrates a fresh database with `alembic.command`, exactly as `entropy-budget migrate`
+does, and reads rows back raw (driver values, no ORM and no type processing), so a changed
+storage format shows up too.
+
+A migration that deliberately drops a table or turns rows into something else must say so by
+extending these tests; they treat any lost or changed row as a bug.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, inspect, text
+
+from app.cli import migrations_root
+from app.core.db import create_db_engine
+from app.core.settings import Settings
+from tests.migrations.revision_data import ROWS_AT, Rows
+
+Table = dict[Any, dict[str, Any]]
+"""A table's rows by key (`id` when the table has one, else its primary key)."""
+Snapshot = dict[str, Table]
+"""Every table of the database (but alembic_version), read raw."""
+
+
+def _chain() -> list[tuple[str, str]]:
+    """(down_revision, revision) for every migration after the first, base to head."""
+    script = ScriptDirectory(str(migrations_root() / "alembic"))
+    steps = []
+    for revision in script.walk_revisions():
+        down = revision.down_revision
+        if down is None:
+            continue  # base -> first: nothing to preserve (tests/migrations/ round-trips it)
+        if not isinstance(down, str):
+            raise NotImplementedError(
+                f"{revision.revision} merges {down}: teach these tests merges"
+            )
+        steps.append((down, revision.revision))
+    return steps[::-1]
+
+
+STEPS = _chain()
+ALL_REVISIONS = {
+    revision.revision
+    for revision in ScriptDirectory(str(migrations_root() / "alembic")).walk_revisions()
+}
+
+
+def _check_0002_backfill(before: Snapshot, after: Snapshot) -> None:
+    """0002 adds patterns.outcome_count, filled with each pattern's applications whose outcome
+    is known (true or false, not null): computed here from the rows, not by the migration's SQL."""
+    known: dict[str, int] = {}
+    for application in before["pattern_applications"].values():
+        if application["pattern_led_to_success"] is not None:
+            known[application["pattern_id"]] = known.get(application["pattern_id"], 0) + 1
+    outcome_counts = {row["id"]: row["outcome_count"] for row in after["patterns"].values()}
+    assert outcome_counts == {
+        row["id"]: known.get(row["id"], 0) for row in before["patterns"].values()
+    }
+    # The rows cover the cases: mixed outcomes, unknown outcomes only, no applications at all.
+    assert set(outcome_counts.values()) >= {0, 3}
+
+
+AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
+    "0002": _check_0002_backfill,
+}
+"""What a step's upgrade must have made of the rows (backfills), by revision."""
+
+
+@pytest.fixture
+def connect(throwaway_settings: Settings) -> Iterator[Callable[[], Connection]]:
+    """Opens a connection to the test's database (our engine: SQLite pragmas, psycopg 3)."""
+    engine = create_db_engine(throwaway_settings, pooled=False)
+    yield engine.connect
+    engine.dispose()
+
+
+def fill(connection: Connection, rows: Rows) -> None:
+    """Insert rows into the tables as they are now (reflected: this revision's schema)."""
+    metadata = MetaData()
+    metadata.reflect(connection)
+    unknown = set(rows) - set(metadata.tables)
+    assert not unknown, f"rows for tables that do not exist at this revision: {unknown}"
+    for table in metadata.sorted_tables:  # parents before children
+        if rows.get(table.name):
+            connection.execute(table.insert(), rows[table.name])
+
+
+def snapshot(connection: Connection) -> Snapshot:
+    inspector = inspect(connection)
+    quote = connection.dialect.identifier_preparer.quote
+    result: Snapshot = {}
+    for name in inspector.get_table_names():
+        if name == "alembic_version":
+            continue
+        columns = [column["name"] for column in inspector.get_columns(name)]
+        keys = (
+            ["id"] if "id" in columns else inspector.get_pk_constraint(name)["constrained_columns"]
+        )
+        select = f"SELECT {', '.join(map(quote, columns))} FROM {quote(name)}"
+        table: Table = {}
+        for raw in connection.execute(text(select)).mappings():
+            row = dict(raw)
+            table[tuple(row[key] for key in keys)] = row
+        result[name] = table
+    return result
+
+
+def schema_of(connection: Connection) -> dict[str, set[str]]:
+    """Column names by table (but alembic_version)."""
+    inspector = inspect(connection)
+    return {
+        name: {column["name"] for column in inspector.get_columns(name)}
+        for name in inspector.get_table_names()
+        if name != "alembic_version"
+    }
+
+
+def assert_rows_survived(before: Snapshot, after: Snapshot) -> None:
+    """Every table of `before` is in `after` with the same rows (same keys), and every value
+    of the columns both sides still have is unchanged."""
+    assert set(before) <= set(after), f"tables lost: {set(before) - set(after)}"
+    for name, rows in before.items():
+        assert set(after[name]) == set(rows), f"{name}: rows lost or added"
+        for key, row in rows.items():
+            kept = after[name][key]
+            common = row.keys() & kept.keys()
+            assert {c: kept[c] for c in common} == {c: row[c] for c in common}, f"{name} {key}"
+
+
+def test_the_chain_has_steps_to_test() -> None:
+    assert STEPS, "no migration after the first: nothing for these tests to do"
+    assert STEPS[0][0] == "0001"
+
+
+def test_every_revision_has_rows() -> None:
+    """A new migration needs its rows in revision_data.ROWS_AT (see the README)."""
+    assert set(ROWS_AT) == ALL_REVISIONS
+
+
+@pytest.mark.parametrize(("down", "up"), STEPS, ids=[f"{d}->{u}" for d, u in STEPS])
+def test_upgrade_keeps_every_row(
+    migrations: Config, connect: Callable[[], Connection], down: str, up: str
+) -> None:
+    """Filled at `down`, upgraded to `up`: every row and value survives, backfills are right;
+    downgraded back to `down`: the database is exactly as it was filled."""
+    command.upgrade(migrations, down)
+    with connect() as connection, connection.begin():
+        fill(connection, ROWS_AT[down]())
+    with connect() as connection:
+        before = snapshot(connection)
+    assert sum(map(len, before.values())) > 0
+
+    command.upgrade(migrations, up)
+    with connect() as connection:
+        after = snapshot(connection)
+    assert_rows_survived(before, after)
+    if up in AFTER_UPGRADE:
+        AFTER_UPGRADE[up](before, after)
+
+    command.downgrade(migrations, down)
+    with connect() as connection:
+        assert snapshot(connection) == before
+
+
+@pytest.mark.parametrize(("down", "up"), STEPS, ids=[f"{u}->{d}" for d, u in STEPS])
+def test_downgrade_keeps_every_row(
+    migrations: Config, connect: Callable[[], Connection], down: str, up: str
+) -> None:
+    """Filled at `up`, downgraded to `down`: the schema is `down`'s again and every row of its
+    tables survives in the columns it has; upgraded again: the rows are still all there."""
+    command.upgrade(migrations, down)
+    with connect() as connection:
+        tables_at_down = schema_of(connection)
+    command.upgrade(migrations, up)
+    rows = ROWS_AT[up]()
+    with connect() as connection, connection.begin():
+        fill(connection, rows)
+    with connect() as connection:
+        filled = snapshot(connection)
+
+    command.downgrade(migrations, down)
+    with connect() as connection:
+        assert schema_of(connection) == tables_at_down
+        downgraded = snapshot(connection)
+    assert_rows_survived({name: filled[name] for name in downgraded}, downgraded)
+
+    command.upgrade(migrations, up)
+    with connect() as connection:
+        again = snapshot(connection)
+    assert_rows_survived(downgraded, again)
+    if up in AFTER_UPGRADE:
+        AFTER_UPGRADE[up](downgraded, again)
