@@ -263,8 +263,43 @@ def rows_at_0002() -> Rows:
     return rows
 
 
+def rows_at_0003() -> Rows:
+    """0002's rows plus job_heads as the app keeps them: each job's highest job_seq record and
+    its newest response; a job with responses but no budget has a head without a budget tip."""
+    rows = rows_at_0002()
+    heads: dict[str, Row] = {}
+    for record in rows["exploration_budget"]:
+        head = heads.setdefault(record["job_hash"], {"job_hash": record["job_hash"]})
+        if record["job_seq"] > head.get("budget_job_seq", 0):
+            head |= {
+                "budget_job_seq": record["job_seq"],
+                "budget_value": record["budget_value"],
+                "budget_recorded_at": record["recorded_at"],
+            }
+    rows["entropy_responses"].append(
+        {
+            "id": "response-3",
+            "job_hash": "job-responses-only",
+            "recorded_at": at(5000),
+            "entropy_at_trigger": 0.1,
+            "threshold_used": 0.3,
+            "actions_taken": ["quarantine_revisit"],
+            "budget_boosted": False,
+            "quarantine_revisits": 1,
+            "patterns_revisited": ["p-unknown"],
+        }
+    )
+    for response in rows["entropy_responses"]:
+        head = heads.setdefault(response["job_hash"], {"job_hash": response["job_hash"]})
+        head["last_response_at"] = max(head.get("last_response_at") or T0, response["recorded_at"])
+    empty_tip = {"budget_job_seq": None, "budget_value": None, "budget_recorded_at": None}
+    rows["job_heads"] = [{**empty_tip, "last_response_at": None, **h} for h in heads.values()]
+    return rows
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
+    "0003": rows_at_0003,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

@@ -68,8 +68,35 @@ def _check_0002_backfill(before: Snapshot, after: Snapshot) -> None:
     assert set(outcome_counts.values()) >= {0, 3}
 
 
+def _check_0003_backfill(before: Snapshot, after: Snapshot) -> None:
+    """0003 adds job_heads: each job's highest job_seq record and newest response, computed
+    here from the rows as they were before."""
+    expected: dict[str, dict[str, object]] = {}
+    for record in before["exploration_budget"].values():
+        head = expected.setdefault(record["job_hash"], {"last_response_at": None})
+        if record["job_seq"] > head.get("budget_job_seq", 0):  # type: ignore[operator]
+            head |= {
+                "budget_job_seq": record["job_seq"],
+                "budget_value": record["budget_value"],
+                "budget_recorded_at": record["recorded_at"],
+            }
+    for response in before["entropy_responses"].values():
+        head = expected.setdefault(
+            response["job_hash"],
+            {"budget_job_seq": None, "budget_value": None, "budget_recorded_at": None},
+        )
+        head["last_response_at"] = max(
+            filter(None, [head.get("last_response_at"), response["recorded_at"]])
+        )
+    heads = {row["job_hash"]: row for row in after["job_heads"].values()}
+    assert set(heads) == set(expected)
+    for job_hash, head in expected.items():
+        assert {k: heads[job_hash][k] for k in head} == head, job_hash
+
+
 AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
     "0002": _check_0002_backfill,
+    "0003": _check_0003_backfill,
 }
 """What a step's upgrade must have made of the rows (backfills), by revision."""
 
