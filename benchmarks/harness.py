@@ -180,7 +180,8 @@ def wrk(
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
-    assert rps and total, output
+    assert rps, output
+    assert total, output
     return WrkResult(
         requests_per_second=float(rps.group(1)),
         p50_ms=latency("50"),

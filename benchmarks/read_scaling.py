@@ -1,0 +1,209 @@
+"""Read latency as the data grows, measured in one run against one server:
+
+- GET /v1/pattern-entropy with 1,000 patterns at 10 thousand, then 1 million applications;
+- GET /v1/budget/history (first page, limit 50) of one job at 1 thousand, then 1 million
+  budget records.
+
+    .venv/bin/python -m benchmarks.read_scaling --db sqlite
+    .venv/bin/python -m benchmarks.read_scaling --db postgresql
+
+Rows are bulk-inserted straight into the tables (with the maintained per-pattern counts and the
+job's head kept exactly as the service keeps them), since writing a million rows through the
+API would measure the API's write path instead.
+"""
+
+import argparse
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy.orm import Session
+
+from app.core.db import database_url
+from app.core.orm import table_of, upsert
+from app.models import ExplorationBudget, JobHead, Pattern, PatternApplication
+from benchmarks.harness import ROOT, database, machine, uvicorn, wrk
+
+PATTERNS = 1000
+JOB = "history-job"
+CHUNK = 20_000
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def add_patterns(engine: Engine) -> None:
+    rows = [
+        {
+            "id": f"pattern-{n:04d}",
+            "pattern_type": "bench",
+            "pattern_name": f"p{n}",
+            "quarantine_status": "pending",
+            "first_seen": START,
+            "last_seen": START,
+            "application_count": 0,
+            "success_count": 0,
+            "outcome_count": 0,
+        }
+        for n in range(PATTERNS)
+    ]
+    with engine.begin() as connection:
+        connection.execute(insert(table_of(Pattern)), rows)
+
+
+def add_applications(engine: Engine, count: int, rng: random.Random) -> None:
+    """Skewed application counts (a few patterns dominate), counts kept in step."""
+    weights = [1 / (rank + 1) for rank in range(PATTERNS)]
+    for start in range(0, count, CHUNK):
+        chosen = rng.choices(range(PATTERNS), weights, k=min(CHUNK, count - start))
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "pattern_id": f"pattern-{n:04d}",
+                "execution_id": "bench",
+                "applied_at": START,
+                "pattern_led_to_success": True,
+                "retry_count_before": 0,
+                "retry_count_after": 0,
+            }
+            for n in chosen
+        ]
+        with engine.begin() as connection:
+            connection.execute(insert(table_of(PatternApplication)), rows)
+            tally: dict[int, int] = {}
+            for n in chosen:
+                tally[n] = tally.get(n, 0) + 1
+            connection.execute(
+                text(
+                    "UPDATE patterns SET application_count = application_count + :k, "
+                    "success_count = success_count + :k, outcome_count = outcome_count + :k "
+                    "WHERE id = :id"
+                ),
+                [{"k": k, "id": f"pattern-{n:04d}"} for n, k in tally.items()],
+            )
+
+
+def add_budget_records(engine: Engine, first_seq: int, count: int) -> int:
+    """Extend the job's chain by `count` records; returns its new tip's job_seq."""
+    value = 0.15
+    for start in range(first_seq, first_seq + count, CHUNK):
+        stop = min(start + CHUNK, first_seq + count)
+        rows = []
+        for job_seq in range(start, stop):
+            value = 0.05 if value * 0.95 < 0.05 else value * 0.95
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "job_hash": JOB,
+                    "job_seq": job_seq,
+                    "recorded_at": START + timedelta(seconds=job_seq),
+                    "budget_value": value,
+                    "entropy_at_time": 0.5,
+                    "adjustment_type": "decay",
+                    "adjustment_reason": "Entropy 0.500 >= threshold, decaying",
+                }
+            )
+        with engine.begin() as connection:
+            connection.execute(insert(table_of(ExplorationBudget)), rows)
+    tip = first_seq + count - 1
+    with Session(engine) as session, session.begin():
+        upsert(
+            session,
+            table_of(JobHead),
+            [
+                {
+                    "job_hash": JOB,
+                    "budget_job_seq": tip,
+                    "budget_value": value,
+                    "budget_recorded_at": START + timedelta(seconds=tip),
+                }
+            ],
+            key=["job_hash"],
+            update=["budget_job_seq", "budget_value", "budget_recorded_at"],
+        )
+    return tip
+
+
+def measure(url: str, seconds: int) -> dict[str, float]:
+    result = wrk(url, seconds=seconds, connections=4, threads=1)
+    assert result.non_2xx == 0
+    return {"rps": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}
+
+
+def measure_all(urls: dict[str, str], seconds: int) -> dict[str, dict[str, float]]:
+    for url in urls.values():
+        measure(url, 2)  # warm-up
+    return {name: measure(url, seconds) for name, url in urls.items()}
+
+
+def settle(engine: Engine, kind: str) -> None:
+    """What an operator's routine maintenance does after a bulk load."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if kind == "postgresql":
+            connection.execute(text("VACUUM ANALYZE"))
+        else:
+            connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            connection.execute(text("ANALYZE"))
+
+
+def run(kind: str, seconds: int) -> dict[str, object]:
+    rng = random.Random(42)
+    report: dict[str, object] = {"database": kind, "machine": machine()}
+    with database(kind) as url:
+        engine = create_engine(database_url(url))
+        add_patterns(engine)
+        add_applications(engine, 10_000, rng)
+        tip = add_budget_records(engine, 1, 1_000)
+        with uvicorn(
+            "app.main:create_app", 9111, factory=True, env={"DATABASE_URL": url}
+        ) as server:
+            entropy_url = f"{server.url}/v1/pattern-entropy"
+            history_url = f"{server.url}/v1/budget/history?job_hash={JOB}&limit=50"
+            measure(entropy_url, 2)  # warm-up
+            measure(history_url, 2)
+            small = {
+                "entropy": measure(entropy_url, seconds),
+                "history": measure(history_url, seconds),
+            }
+            add_applications(engine, 990_000, rng)
+            add_budget_records(engine, tip + 1, 999_000)
+            if kind == "postgresql":
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                    c.execute(text("VACUUM ANALYZE"))
+            measure(entropy_url, 2)
+            measure(history_url, 2)
+            large = {
+                "entropy": measure(entropy_url, seconds),
+                "history": measure(history_url, seconds),
+            }
+            report["server_peak_rss_mib"] = server.peak_rss_mib()
+        engine.dispose()
+    report["pattern_entropy"] = {
+        "10k_applications": small["entropy"],
+        "1M_applications": large["entropy"],
+        "p50_ratio": large["entropy"]["p50_ms"] / small["entropy"]["p50_ms"],
+        "throughput_ratio": small["entropy"]["rps"] / large["entropy"]["rps"],
+    }
+    report["history_page"] = {
+        "1k_records": small["history"],
+        "1M_records": large["history"],
+        "p50_ratio": large["history"]["p50_ms"] / small["history"]["p50_ms"],
+        "throughput_ratio": small["history"]["rps"] / large["history"]["rps"],
+    }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--seconds", type=int, default=10)
+    arguments = parser.parse_args()
+    report = run(arguments.db, arguments.seconds)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"read-scaling-{arguments.db}.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
