@@ -23,6 +23,7 @@ TABLES_CHILD_FIRST = (
     "pattern_entropy_history",
     "job_policies",
     "idempotency_keys",
+    "api_keys",
 )
 
 

@@ -77,12 +77,20 @@ def field_error(loc: Sequence[str | int], msg: str, error_type: str) -> dict[str
     return {"loc": list(loc), "msg": msg, "type": error_type}
 
 
+MAX_LISTED_ERRORS = 100
+"""A 422 lists at most this many field errors: a hostile body with 100,000 unknown fields would
+otherwise be answered with a 100,000-entry document (several MB for a 1 MiB request)."""
+
+
 def validation_problem(errors: list[dict[str, Any]]) -> ValidationProblem:
-    """A 422 whose `detail` names every failing field, and `errors` lists them one by one."""
+    """A 422 whose `detail` names the failing fields, and `errors` lists them one by one (the
+    first MAX_LISTED_ERRORS of them; `detail` then says how many there were)."""
     summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
     if len(errors) > 5:
         summary += f"; and {len(errors) - 5} more"
-    return ValidationProblem(summary, errors=errors)
+    if len(errors) > MAX_LISTED_ERRORS:
+        summary += f" ({len(errors)} errors, the first {MAX_LISTED_ERRORS} listed)"
+    return ValidationProblem(summary, errors=errors[:MAX_LISTED_ERRORS])
 
 
 def validation_problem_from(
@@ -104,11 +112,22 @@ def _request_validation(
     return validation_problem(errors)
 
 
+NOT_UTF8_JSON = "The body is not valid UTF-8 JSON"
+NESTED_TOO_DEEPLY = "The JSON body is nested too deeply"
+
+
+def body_problem(message: str) -> ValidationProblem:
+    """A 422 for a body that is not readable JSON at all (so no field can be named)."""
+    return validation_problem([field_error(("body",), message, "json_invalid")])
+
+
 def _http_exception(_handler: object, _request: Request, exc: HTTPException) -> Problem:
+    # FastAPI answers a body its JSON parser raised on (other than a JSONDecodeError) with a
+    # 400 "There was an error parsing the body"; the contract makes an unreadable body a 422.
     if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        return validation_problem(
-            [field_error(("body",), "The body is not valid UTF-8 JSON", "json_invalid")]
-        )
+        return body_problem(NOT_UTF8_JSON)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        return body_problem(NESTED_TOO_DEEPLY)
     return http_problem(exc.status_code, str(exc.detail), exc.headers)
 
 
