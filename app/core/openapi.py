@@ -147,6 +147,7 @@ def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -
             if "422" in responses:
                 responses["422"] = VALIDATION_RESPONSE
     _document_access(document)
+    _add_links(document)
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     by_values = {frozenset(values): name for name, values in enums.items()}
@@ -160,6 +161,65 @@ def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -
     for schema in schemas.values():
         _restore_null_examples(schema)
     return document
+
+
+LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+    # operationId of a creation: {link name: (operationId it leads to, its parameters)}
+    "create_pattern": {
+        "GetPattern": ("get_pattern", {"pattern_id": "$response.body#/id"}),
+        "UpdatePatternStatus": ("update_pattern_status", {"pattern_id": "$response.body#/id"}),
+        "RecordApplication": ("record_pattern_application", {"pattern_id": "$response.body#/id"}),
+    },
+    "record_pattern_application": {
+        "GetApplication": ("get_pattern_application", {"application_id": "$response.body#/id"}),
+        "ReportOutcome": (
+            "report_pattern_application_outcome",
+            {"application_id": "$response.body#/id"},
+        ),
+    },
+    "select_pattern": {
+        "GetApplication": (
+            "get_pattern_application",
+            {"application_id": "$response.body#/application_id"},
+        ),
+        "ReportOutcome": (
+            "report_pattern_application_outcome",
+            {"application_id": "$response.body#/application_id"},
+        ),
+        "GetPattern": ("get_pattern", {"pattern_id": "$response.body#/pattern_id"}),
+    },
+    "set_budget": {"GetRecord": ("get_budget_record", {"record_id": "$response.body#/id"})},
+    "adjust_budget": {"GetRecord": ("get_budget_record", {"record_id": "$response.body#/id"})},
+    "record_entropy_reading": {
+        "GetAdjustment": ("get_budget_record", {"record_id": "$response.body#/adjustment/id"}),
+        "GetPolicy": ("get_job_policy", {"job_hash": "$request.path.job_hash"}),
+    },
+    "trigger_entropy_response": {
+        "GetResponse": ("get_entropy_response", {"response_id": "$response.body#/id"})
+    },
+    "record_pattern_entropy_snapshot": {
+        "GetSnapshot": ("get_pattern_entropy_snapshot", {"snapshot_id": "$response.body#/id"})
+    },
+    "put_job_policy": {"GetPolicy": ("get_job_policy", {"job_hash": "$request.path.job_hash"})},
+}
+"""OpenAPI links from each creation to the operations that take what it created (the record
+its `Location` names, and what can be done with it next)."""
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            links = LINKS.get(operation.get("operationId", ""), {})
+            success = next(
+                (r for status, r in operation.get("responses", {}).items() if status[0] == "2"),
+                None,
+            )
+            if not links or success is None:
+                continue
+            success["links"] = {
+                name: {"operationId": target, "parameters": parameters}
+                for name, (target, parameters) in links.items()
+            }
 
 
 def _document_access(document: dict[str, Any]) -> None:

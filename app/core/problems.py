@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 PROBLEM_TYPE_URI = "urn:entropy-budget:problem:{type}"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -121,14 +122,34 @@ def body_problem(message: str) -> ValidationProblem:
     return validation_problem([field_error(("body",), message, "json_invalid")])
 
 
-def _http_exception(_handler: object, _request: Request, exc: HTTPException) -> Problem:
+def _http_exception(_handler: object, request: Request, exc: HTTPException) -> Problem:
     # FastAPI answers a body its JSON parser raised on (other than a JSONDecodeError) with a
     # 400 "There was an error parsing the body"; the contract makes an unreadable body a 422.
     if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
         return body_problem(NOT_UTF8_JSON)
     if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         return body_problem(NESTED_TOO_DEEPLY)
+    if exc.status_code == 405:
+        allowed = ", ".join(allowed_methods(request))
+        return http_problem(
+            405, f"{request.method} is not allowed here; use {allowed}.", {"Allow": allowed}
+        )
     return http_problem(exc.status_code, str(exc.detail), exc.headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the methods of
+    the first route matching the path, and GET and POST of one path are often two routes."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def http_problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Problem:

@@ -296,3 +296,40 @@ def test_real_401_403_415_and_429_have_the_documented_shape(settings: Settings) 
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"] == PROBLEM
         assert set(answer.json()) == {"type", "title", "status", "detail"}
+
+
+def test_links_lead_from_each_creation_to_real_operations(document: dict[str, Any]) -> None:
+    by_id = {
+        operation["operationId"]: (path, operation) for path, _, operation in operations(document)
+    }
+    linked = 0
+    for _, _, operation in operations(document):
+        for status, response in operation["responses"].items():
+            for name, link in response.get("links", {}).items():
+                assert status[0] == "2", name
+                target_path, _ = by_id[link["operationId"]]
+                path_parameters = set(re.findall(r"\{([^}]+)\}", target_path))
+                assert set(link["parameters"]) == path_parameters, name
+                for expression in link["parameters"].values():
+                    assert re.fullmatch(
+                        r"\$(response\.body#/[a-z_/]+|request\.path\.[a-z_]+)", expression
+                    )
+                linked += 1
+    assert linked >= 15
+    create = by_id["create_pattern"][1]["responses"]["201"]["links"]
+    assert create["GetPattern"] == {
+        "operationId": "get_pattern",
+        "parameters": {"pattern_id": "$response.body#/id"},
+    }
+
+
+def test_text_fields_document_the_control_characters_they_refuse(document: dict[str, Any]) -> None:
+    properties = document["components"]["schemas"]["PatternCreate"]["properties"]
+    name_pattern = properties["pattern_name"]["pattern"]
+    description_pattern = properties["description"]["anyOf"][0]["pattern"]
+    assert re.fullmatch(name_pattern, "Reflect, then act ✓")
+    assert not re.fullmatch(name_pattern, "bell\u0007")
+    assert not re.fullmatch(name_pattern, "two\nlines")
+    assert re.fullmatch(description_pattern, "two\nlines\tand a tab")
+    assert not re.fullmatch(description_pattern, "nul\u0000")
+    assert not re.fullmatch(description_pattern, "c1\u0085")
