@@ -116,9 +116,14 @@ class Utf8JsonBody:
 
 
 def _declares_json(headers: Headers) -> bool:
-    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return media_type.startswith("application/") and (
-        media_type == "application/json" or media_type.endswith("+json")
+    return _is_json_media_type(headers.get("content-type", "").encode("latin-1"))
+
+
+def _is_json_media_type(content_type: bytes) -> bool:
+    """application/json or application/*+json, whatever the parameters (charset...)."""
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type.startswith(b"application/") and (
+        media_type == b"application/json" or media_type.endswith(b"+json")
     )
 
 
@@ -176,21 +181,32 @@ class JsonContentType:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        if _declares_json(headers):
+        # One pass over the raw headers: this runs on every write, the readings hot path too.
+        content_type = declared = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = value
+        if content_type is not None and _is_json_media_type(content_type):
             await self.app(scope, receive, send)
             return
-        declared = headers.get("content-length")
+        headers = Headers(scope=scope)
         if declared is not None:
             if declared.strip().isdigit() and int(declared) == 0:
                 await self.app(scope, receive, send)
             else:
                 await self._refuse(headers)(scope, receive, send)
             return
-        if "transfer-encoding" not in headers:
+        if chunked is None:
             await self.app(scope, receive, send)  # no body at all
             return
-        # A chunked body: look at it before deciding (an empty one is no body).
+        await self._chunked(scope, receive, send, headers)
+
+    async def _chunked(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+        """A chunked body: look at it before deciding (an empty one is no body)."""
         messages: list[Message] = []
         while True:
             message = await receive()
@@ -239,7 +255,7 @@ class RateLimit:
         app: ASGIApp,
         *,
         limit: RateLimitItem,
-        strategy: str = "moving-window",
+        strategy: str = "fixed-window",
         exempt: Collection[str] = (),
     ) -> None:
         self.app = app

@@ -113,3 +113,4 @@ def test_the_default_limit() -> None:
     assert settings.rate_limit_enabled
     assert settings.rate_limit_item.amount == 6000
     assert settings.rate_limit_item.get_expiry() == 60
+    assert settings.rate_limit_strategy == "fixed-window"
