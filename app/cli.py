@@ -1,10 +1,11 @@
 """`entropy-budget`: run the service, manage its schema, and talk to a running server.
 
-`serve` and `migrate` act on this machine; the command groups mounted below (`budget`,
+`serve`, `migrate` and `keys` act on this machine; the command groups mounted below (`budget`,
 `entropy`, `responses`, `patterns`, `alerts`) are HTTP clients of a running server
 (`--url`, `--api-key`), built on `app.client`.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -12,15 +13,22 @@ import typer
 import uvicorn
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.cli_commands import alerts, budget, entropy, patterns, responses
+from app.cli_commands import alerts, budget, entropy, keys, patterns, responses
 from app.cli_commands.common import Connection
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
+from app.core import api_keys
+from app.core.db import Database, create_db_engine
 from app.core.settings import Settings
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+EXIT_REFUSES_OPEN = 1
+EXIT_INVALID_SETTINGS = 2
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -55,6 +63,32 @@ def migrate(
     command.upgrade(alembic_config(), revision)
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: only this machine can connect."""
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost: it may resolve to anything
+
+
+def keys_configured(settings: Settings) -> bool:
+    """Keys in API_KEYS, or a key not revoked in the keys table (read once, now)."""
+    if settings.configured_keys:
+        return True
+    database = Database(create_db_engine(settings, pooled=False))
+    try:
+        with database.session(write=False) as session:
+            return bool(api_keys.active_keys(session))
+    except (DBAPIError, PoolTimeoutError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        typer.echo(f"Warning: cannot read the keys table ({reason}).", err=True)
+        return False
+    finally:
+        database.dispose()
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -65,11 +99,41 @@ def serve(
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
     ] = False,
+    allow_open: Annotated[
+        bool,
+        typer.Option(
+            "--allow-open",
+            envvar="ENTROPY_BUDGET_ALLOW_OPEN",
+            help="Serve a non-loopback address even with no API key configured (anyone who "
+            "reaches it can read and write).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API with uvicorn."""
-    settings = Settings()
+    """Serve the HTTP API with uvicorn.
+
+    With no API key configured (none in API_KEYS, none active in the keys table) the service
+    runs open, so it refuses to bind an address other than loopback unless --allow-open."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        typer.echo(f"Error: invalid settings:\n{error}", err=True)
+        raise typer.Exit(EXIT_INVALID_SETTINGS) from None
     if migrate_first:
         command.upgrade(alembic_config(settings), "head")
+    if not is_loopback(host) and not keys_configured(settings):
+        if not allow_open:
+            typer.echo(
+                f"Error: refusing to serve on {host}: no API key is configured, so anyone who "
+                "can reach this address could read and write. Configure keys (API_KEYS, or "
+                "`entropy-budget keys create`), bind 127.0.0.1, or pass --allow-open "
+                "(ENTROPY_BUDGET_ALLOW_OPEN=true) to run open on purpose.",
+                err=True,
+            )
+            raise typer.Exit(EXIT_REFUSES_OPEN)
+        typer.echo(
+            f"Warning: serving on {host} with no API key configured: the service is open.",
+            err=True,
+        )
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -110,6 +174,7 @@ cli.add_typer(entropy.app, name="entropy", no_args_is_help=True)
 cli.add_typer(responses.app, name="responses", no_args_is_help=True)
 cli.add_typer(patterns.app, name="patterns", no_args_is_help=True)
 cli.command("alerts")(alerts.alerts)
+cli.add_typer(keys.app, name="keys", no_args_is_help=True)
 
 
 def main() -> None:

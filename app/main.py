@@ -16,11 +16,12 @@ from app.alerts.schemas import AlertRule
 from app.budget.router import record_location
 from app.budget.router import router as budget_router
 from app.budget.schemas import AdjustmentType
+from app.core.auth import ApiKeyAuth, KeyStore
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
 from app.core.idempotency import IdempotentReplay
-from app.core.middleware import BodySizeLimit, Utf8JsonBody
-from app.core.openapi import install_openapi
+from app.core.middleware import BodySizeLimit, JsonContentType, RateLimit, Utf8JsonBody
+from app.core.openapi import RATE_LIMIT_EXEMPT, install_openapi
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.dashboard import router as dashboard
@@ -67,6 +68,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     database = Database(create_db_engine(settings))
 
     writer: ReadingWriter | None = None
+    keys = KeyStore(
+        settings.configured_keys, database, ttl=settings.api_keys_cache_seconds, clock=clock
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         finally:
             if writer is not None:
                 await run_in_threadpool(writer.stop)
+            await run_in_threadpool(keys.flush_uses)
             database.dispose()
 
     app = FastAPIOffline(
@@ -113,8 +118,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     if settings.readings_group_commit:
         writer = ReadingWriter(database, settings, clock, location_of=record_location)
         app.add_middleware(ReadingsHotPath, writer=writer)  # innermost: every guard applies
+    app.state.api_keys = keys
+    # Innermost first; each is pure ASGI (see app.core.middleware for the order's reasons).
     app.add_middleware(Utf8JsonBody)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost
+    app.add_middleware(JsonContentType)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit_enabled:
+        app.add_middleware(
+            RateLimit,
+            limit=settings.rate_limit_item,
+            strategy=settings.rate_limit_strategy,
+            exempt=RATE_LIMIT_EXEMPT,
+        )
+    app.add_middleware(
+        ApiKeyAuth, store=keys, metrics_require_key=settings.metrics_require_key
+    )  # outermost
     install_openapi(app, enums=NAMED_ENUMS)
     return app
 

@@ -26,6 +26,7 @@ from app.core.orm import Base, SequenceKey, UTCDateTime
 
 ADJUSTMENT_TYPES = ("initial", "decay", "boost", "floor_enforced", "ceiling_enforced", "manual")
 QUARANTINE_STATUSES = ("pending", "quarantined", "validated", "retired")
+API_KEY_SCOPES = ("read", "write")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -201,3 +202,26 @@ class JobHead(Base):
     budget_value: Mapped[float | None] = mapped_column(Double)
     budget_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """An API key managed with `entropy-budget keys`; only its SHA-256 is stored.
+
+    `prefix` (the key's first characters) lets an operator recognise a key in `keys list`
+    without storing anything that authenticates. Revoked keys stay, stamped, for the record,
+    so a name is never reused: rotate by creating `ci-2`, then revoking `ci`. `last_used_at` is
+    written at most once per key cache period (`API_KEYS_CACHE_SECONDS`), not per request.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_one_of("scope", API_KEY_SCOPES), name="scope"),)
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

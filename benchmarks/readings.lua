@@ -1,4 +1,6 @@
 -- wrk script: POST one entropy reading per request, spread over JOBS jobs.
+-- Serve with RATE_LIMIT_ENABLED=false (or a RATE_LIMIT above the load): wrk is one client
+-- address, which the default limit holds to 6000 requests a minute per worker.
 local jobs = tonumber(os.getenv("JOBS") or "100")
 local counter = 0
 local thread_id = 0

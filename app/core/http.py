@@ -8,7 +8,13 @@ from fastapi import Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from app.core.problems import DATABASE_RETRY_AFTER_SECONDS, PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
+from app.core.problems import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    NESTED_TOO_DEEPLY,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPE_URI,
+    body_problem,
+)
 from app.core.schemas import IdentifierFilter
 
 
@@ -38,17 +44,40 @@ def _problem_response(status: int) -> dict[str, Any]:
             }
         },
     }
-    if status == 503:
-        entry["headers"] = {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer", "example": DATABASE_RETRY_AFTER_SECONDS},
-            }
-        }
+    if status in _HEADERS:
+        entry["headers"] = _HEADERS[status]
     return entry
 
 
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying.",
+    "schema": {"type": "integer", "example": DATABASE_RETRY_AFTER_SECONDS},
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The scheme to authenticate with: `Bearer realm="entropy-budget"`.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {"Retry-After": _RETRY_AFTER},
+    503: {"Retry-After": _RETRY_AFTER},
+}
+
+
 _PROBLEMS = {
+    401: (
+        "No API key, or an unknown or revoked one (once the server has API keys)",
+        "unauthorized",
+        "Unauthorized",
+        "This request needs an API key: send `Authorization: Bearer <key>`.",
+    ),
+    403: (
+        "The API key has the read scope; writes need the write scope",
+        "forbidden",
+        "Forbidden",
+        "This API key has the read scope; writes need a key with the write scope.",
+    ),
     404: ("Not found", "not-found", "Not found", "No pattern 'reflect-then-act'."),
     409: (
         "Conflict: the resource already exists, or a concurrent write conflicted (retry it)",
@@ -61,6 +90,24 @@ _PROBLEMS = {
         "precondition-failed",
         "Precondition failed",
         "The policy of 'job-42' is now \"3-9f2c41d07a3be115\"; fetch it and retry.",
+    ),
+    413: (
+        "The request body is larger than the server accepts (1 MiB)",
+        "content-too-large",
+        "Content too large",
+        "The request body exceeds 1048576 bytes.",
+    ),
+    415: (
+        "The request body is not JSON (application/json or application/*+json)",
+        "unsupported-media-type",
+        "Unsupported media type",
+        "The request body has Content-Type 'text/plain'; send JSON as application/json.",
+    ),
+    429: (
+        "Too many requests from this caller; retry after the `Retry-After` seconds",
+        "too-many-requests",
+        "Too many requests",
+        "More than 6000 requests in 1 minute from this caller; retry after 12 s.",
     ),
     503: (
         "Database unavailable or busy; retry after the `Retry-After` seconds",
@@ -109,6 +156,8 @@ async def parse_json_body(request: Request) -> Any:
                 }
             ]
         ) from error
+    except RecursionError:
+        raise body_problem(NESTED_TOO_DEEPLY) from None
 
 
 def validate_body(value: Any, adapter: TypeAdapter[Model]) -> Model:

@@ -69,7 +69,7 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
         canonical = json.dumps(
             json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode()
-    except ValueError:
+    except (ValueError, RecursionError):
         canonical = body
     digest = hashlib.sha256(f"{method} {path}\n".encode())
     digest.update(canonical)

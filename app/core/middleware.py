@@ -1,10 +1,32 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it would cost every request a task)."""
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would cost every request a task).
 
+Outermost first, as `create_app` stacks them: ApiKeyAuth (401/403, `app.core.auth`),
+RateLimit (429), BodySizeLimit (413), JsonContentType (415), Utf8JsonBody (422). Being
+middleware, each covers every route, the lean readings route as much as the standard ones.
+"""
+
+import json
+import math
+import time
+from collections.abc import Collection
+from typing import Any
+
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.problems import field_error, http_problem, problem_response, validation_problem
+from app.core.auth import route_path
+from app.core.problems import NOT_UTF8_JSON, body_problem, http_problem, problem_response
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class BodySizeLimit:
@@ -45,12 +67,19 @@ class BodySizeLimit:
         return f"The request body exceeds {self.max_bytes} bytes."
 
 
+MAX_JSON_MEMBERS = 10_000
+"""More object members than any valid body has (the largest, a batch of 1000 applications,
+has about 7000). A 1 MiB body can hold 100,000 unknown fields, each of which pydantic would
+report: seconds of CPU and a multi-megabyte 422 for one request."""
+
+
 class Utf8JsonBody:
     """A JSON request body must be UTF-8: anything else is a 422 before the app sees it.
 
     The standard library's json.loads(bytes) silently guesses UTF-16 and UTF-32 from NUL
     bytes, which valid UTF-8 JSON never contains raw. Bodies are already bounded by
-    BodySizeLimit, so buffering one to check it is cheap.
+    BodySizeLimit, so buffering one to check it is cheap. A body with more than
+    MAX_JSON_MEMBERS object members is a 422 too, before validation would list them all.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -71,9 +100,12 @@ class Utf8JsonBody:
                 break
         body = b"".join(chunks)
         if b"\x00" in body or not _is_utf8(body):
-            problem = validation_problem(
-                [field_error(("body",), "The body is not valid UTF-8 JSON", "json_invalid")]
-            )
+            await problem_response(body_problem(NOT_UTF8_JSON))(scope, receive, send)
+            return
+        # Every object member has a colon: a quick count first, the exact one only when it
+        # could be over the limit.
+        if body.count(b":") > MAX_JSON_MEMBERS and _json_members(body) > MAX_JSON_MEMBERS:
+            problem = body_problem(f"The JSON body has more than {MAX_JSON_MEMBERS} object members")
             await problem_response(problem)(scope, receive, send)
             return
         await self.app(
@@ -84,10 +116,31 @@ class Utf8JsonBody:
 
 
 def _declares_json(headers: Headers) -> bool:
-    media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    return media_type.startswith("application/") and (
-        media_type == "application/json" or media_type.endswith("+json")
+    return _is_json_media_type(headers.get("content-type", "").encode("latin-1"))
+
+
+def _is_json_media_type(content_type: bytes) -> bool:
+    """application/json or application/*+json, whatever the parameters (charset...)."""
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type.startswith(b"application/") and (
+        media_type == b"application/json" or media_type.endswith(b"+json")
     )
+
+
+def _json_members(body: bytes) -> int:
+    """How many object members the JSON body has (0 when it is not JSON: the app says so)."""
+    members = 0
+
+    def count(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal members
+        members += len(pairs)
+        return {}
+
+    try:
+        json.loads(body, object_pairs_hook=count)
+    except (ValueError, RecursionError):
+        return 0
+    return members
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -110,3 +163,130 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return await then()
 
     return receive
+
+
+class JsonContentType:
+    """A request body that is not JSON is a 415 problem, before the app reads it.
+
+    Every endpoint that takes a body takes JSON: `application/json` or `application/*+json`
+    (parameters such as `charset` allowed). A body sent as text/plain, as form data, or with no
+    Content-Type at all is refused; a request without a body (GET, or a POST whose body is
+    optional and absent) passes whatever its headers say.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        # One pass over the raw headers: this runs on every write, the readings hot path too.
+        content_type = declared = chunked = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = value
+        if content_type is not None and _is_json_media_type(content_type):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if declared is not None:
+            if declared.strip().isdigit() and int(declared) == 0:
+                await self.app(scope, receive, send)
+            else:
+                await self._refuse(headers)(scope, receive, send)
+            return
+        if chunked is None:
+            await self.app(scope, receive, send)  # no body at all
+            return
+        await self._chunked(scope, receive, send, headers)
+
+    async def _chunked(self, scope: Scope, receive: Receive, send: Send, headers: Headers) -> None:
+        """A chunked body: look at it before deciding (an empty one is no body)."""
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            if message.get("body"):
+                await self._refuse(headers)(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(messages, receive), send)
+
+    @staticmethod
+    def _refuse(headers: Headers) -> ASGIApp:
+        sent = headers.get("content-type")
+        what = f"Content-Type {sent!r}" if sent else "no Content-Type"
+        return problem_response(
+            http_problem(
+                415,
+                f"The request body has {what}; send JSON as application/json "
+                "(or an application/*+json type).",
+                {"Accept": "application/json"},
+            )
+        )
+
+
+RATE_LIMITERS: dict[str, type[RateLimiter]] = {
+    "moving-window": MovingWindowRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+}
+
+
+class RateLimit:
+    """At most `limit` requests per caller and window, else a 429 problem with Retry-After.
+
+    The caller is the API key (`scope["state"]["caller"]`, set by ApiKeyAuth), else the client
+    address (the proxy's `X-Forwarded-For` when uvicorn trusts it). The counts live in this
+    process's memory (the `limits` library's memory storage): each worker process counts on its
+    own, so a caller spread over W workers and R replicas may reach W x R x limit.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: RateLimitItem,
+        strategy: str = "fixed-window",
+        exempt: Collection[str] = (),
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.limiter = RATE_LIMITERS[strategy](MemoryStorage())
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or route_path(scope) in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        caller = scope.get("state", {}).get("caller") or _client_address(scope)
+        if self.limiter.hit(self.limit, caller):
+            await self.app(scope, receive, send)
+            return
+        reset_at = self.limiter.get_window_stats(self.limit, caller).reset_time
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        problem = http_problem(
+            429,
+            f"More than {self.limit.amount} requests in {_window(self.limit)} from this "
+            f"caller; retry after {retry_after} s.",
+            {"Retry-After": str(retry_after)},
+        )
+        await problem_response(problem)(scope, receive, send)
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"ip:{client[0]}" if client else "ip:unknown"
+
+
+def _window(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return f"{item.multiples} {unit}s" if item.multiples != 1 else f"1 {unit}"

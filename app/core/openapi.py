@@ -13,6 +13,10 @@ they appear; a generator then makes one enum per use (`PatternRecordQuarantineSt
 FastAPI serialises the document with `exclude_none`, which also strips the `null` values out of
 the models' examples (`"quarantined_at": null`), leaving examples that fail their own schema;
 required nullable fields get their `null` back.
+
+Access is enforced by middleware (`app.core.auth`, `app.core.middleware`), which FastAPI does not
+see; this documents it: the `bearerAuth` scheme on every `/v1` operation with its 401 (and 403 on
+writes), 413 and 415 where a body is taken, and 429 wherever the rate limit applies.
 """
 
 from collections.abc import Callable, Mapping
@@ -20,7 +24,20 @@ from typing import Any, get_args
 
 from fastapi import FastAPI
 
+from app.core.http import problem_responses
 from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
+
+SECURITY_SCHEME_NAME = "bearerAuth"
+SECURITY_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key with the `read` scope (reads) or the `write` scope (reads and "
+    "writes): `Authorization: Bearer eb_...`. A server without any API key configured runs "
+    "open and ignores it.",
+}
+API_PREFIX = "/v1/"
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 PROBLEM_FIELDS: dict[str, Any] = {
     "type": {
@@ -129,6 +146,8 @@ def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -
             responses = operation.get("responses", {})
             if "422" in responses:
                 responses["422"] = VALIDATION_RESPONSE
+    _document_access(document)
+    _add_links(document)
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     by_values = {frozenset(values): name for name, values in enums.items()}
@@ -142,6 +161,87 @@ def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -
     for schema in schemas.values():
         _restore_null_examples(schema)
     return document
+
+
+LINKS: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
+    # operationId of a creation: {link name: (operationId it leads to, its parameters)}
+    "create_pattern": {
+        "GetPattern": ("get_pattern", {"pattern_id": "$response.body#/id"}),
+        "UpdatePatternStatus": ("update_pattern_status", {"pattern_id": "$response.body#/id"}),
+        "RecordApplication": ("record_pattern_application", {"pattern_id": "$response.body#/id"}),
+    },
+    "record_pattern_application": {
+        "GetApplication": ("get_pattern_application", {"application_id": "$response.body#/id"}),
+        "ReportOutcome": (
+            "report_pattern_application_outcome",
+            {"application_id": "$response.body#/id"},
+        ),
+    },
+    "select_pattern": {
+        "GetApplication": (
+            "get_pattern_application",
+            {"application_id": "$response.body#/application_id"},
+        ),
+        "ReportOutcome": (
+            "report_pattern_application_outcome",
+            {"application_id": "$response.body#/application_id"},
+        ),
+        "GetPattern": ("get_pattern", {"pattern_id": "$response.body#/pattern_id"}),
+    },
+    "set_budget": {"GetRecord": ("get_budget_record", {"record_id": "$response.body#/id"})},
+    "adjust_budget": {"GetRecord": ("get_budget_record", {"record_id": "$response.body#/id"})},
+    "record_entropy_reading": {
+        "GetAdjustment": ("get_budget_record", {"record_id": "$response.body#/adjustment/id"}),
+        "GetPolicy": ("get_job_policy", {"job_hash": "$request.path.job_hash"}),
+    },
+    "trigger_entropy_response": {
+        "GetResponse": ("get_entropy_response", {"response_id": "$response.body#/id"})
+    },
+    "record_pattern_entropy_snapshot": {
+        "GetSnapshot": ("get_pattern_entropy_snapshot", {"snapshot_id": "$response.body#/id"})
+    },
+    "put_job_policy": {"GetPolicy": ("get_job_policy", {"job_hash": "$request.path.job_hash"})},
+}
+"""OpenAPI links from each creation to the operations that take what it created (the record
+its `Location` names, and what can be done with it next)."""
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            links = LINKS.get(operation.get("operationId", ""), {})
+            success = next(
+                (r for status, r in operation.get("responses", {}).items() if status[0] == "2"),
+                None,
+            )
+            if not links or success is None:
+                continue
+            success["links"] = {
+                name: {"operationId": target, "parameters": parameters}
+                for name, (target, parameters) in links.items()
+            }
+
+
+def _document_access(document: dict[str, Any]) -> None:
+    document.setdefault("components", {}).setdefault("securitySchemes", {})[
+        SECURITY_SCHEME_NAME
+    ] = SECURITY_SCHEME
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in WRITE_METHODS | {"get", "head", "options"}:
+                continue
+            statuses: list[int] = []
+            if path.startswith(API_PREFIX):
+                operation["security"] = [{SECURITY_SCHEME_NAME: []}]
+                statuses += [401, 403] if method in WRITE_METHODS else [401]
+            if "requestBody" in operation:
+                statuses += [413, 415]
+            if path not in RATE_LIMIT_EXEMPT:
+                statuses.append(429)
+            responses = operation.setdefault("responses", {})
+            for status, response in problem_responses(*statuses).items():
+                responses.setdefault(str(status), response)
+            operation["responses"] = dict(sorted(responses.items()))
 
 
 def _restore_null_examples(schema: dict[str, Any]) -> None:

@@ -9,13 +9,14 @@ comparison on an index, so a page costs the same on the first and the millionth 
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, BeforeValidator
 from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -87,13 +88,27 @@ def page_request(
         ) from None
 
 
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """pydantic also reads numbers as Unix times (`until=0.5` is 1970-01-01T00:00:00.5Z) and
+    other ISO 8601 shapes; the contract takes RFC 3339 date-times with an offset only."""
+    if isinstance(value, str) and not RFC3339.fullmatch(value):
+        raise ValueError("not an RFC 3339 date-time with an offset (2026-03-01T12:00:00Z)")
+    return value
+
+
+TimeBound = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 def time_window(
     since: Annotated[
-        AwareDatetime | None,
+        TimeBound | None,
         Query(description="Inclusive lower bound, RFC 3339 with an offset."),
     ] = None,
     until: Annotated[
-        AwareDatetime | None,
+        TimeBound | None,
         Query(description="Exclusive upper bound, RFC 3339 with an offset."),
     ] = None,
 ) -> TimeWindow:

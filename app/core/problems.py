@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 PROBLEM_TYPE_URI = "urn:entropy-budget:problem:{type}"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -77,12 +78,20 @@ def field_error(loc: Sequence[str | int], msg: str, error_type: str) -> dict[str
     return {"loc": list(loc), "msg": msg, "type": error_type}
 
 
+MAX_LISTED_ERRORS = 100
+"""A 422 lists at most this many field errors: a hostile body with 100,000 unknown fields would
+otherwise be answered with a 100,000-entry document (several MB for a 1 MiB request)."""
+
+
 def validation_problem(errors: list[dict[str, Any]]) -> ValidationProblem:
-    """A 422 whose `detail` names every failing field, and `errors` lists them one by one."""
+    """A 422 whose `detail` names the failing fields, and `errors` lists them one by one (the
+    first MAX_LISTED_ERRORS of them; `detail` then says how many there were)."""
     summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:5])
     if len(errors) > 5:
         summary += f"; and {len(errors) - 5} more"
-    return ValidationProblem(summary, errors=errors)
+    if len(errors) > MAX_LISTED_ERRORS:
+        summary += f" ({len(errors)} errors, the first {MAX_LISTED_ERRORS} listed)"
+    return ValidationProblem(summary, errors=errors[:MAX_LISTED_ERRORS])
 
 
 def validation_problem_from(
@@ -109,9 +118,42 @@ def request_validation_problem(exc: RequestValidationError) -> ValidationProblem
     return validation_problem(errors)
 
 
-def _http_exception(_handler: object, _request: Request, exc: HTTPException) -> Problem:
-    # (Bodies that are not UTF-8 never get here: the Utf8JsonBody middleware answers them.)
+NOT_UTF8_JSON = "The body is not valid UTF-8 JSON"
+NESTED_TOO_DEEPLY = "The JSON body is nested too deeply"
+
+
+def body_problem(message: str) -> ValidationProblem:
+    """A 422 for a body that is not readable JSON at all (so no field can be named)."""
+    return validation_problem([field_error(("body",), message, "json_invalid")])
+
+
+def _http_exception(_handler: object, request: Request, exc: HTTPException) -> Problem:
+    # FastAPI answers a body its JSON parser raised on (other than a JSONDecodeError) with a
+    # 400 "There was an error parsing the body"; the contract makes an unreadable body a 422.
+    # (A body that is not UTF-8 never gets here: the Utf8JsonBody middleware answers it.)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        return body_problem(NESTED_TOO_DEEPLY)
+    if exc.status_code == 405:
+        allowed = ", ".join(allowed_methods(request))
+        return http_problem(
+            405, f"{request.method} is not allowed here; use {allowed}.", {"Allow": allowed}
+        )
     return http_problem(exc.status_code, str(exc.detail), exc.headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's 405 names only the methods of
+    the first route matching the path, and GET and POST of one path are often two routes."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def http_problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Problem:

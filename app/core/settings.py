@@ -1,17 +1,58 @@
 """Configuration read from the environment (and an optional `.env` file)."""
 
+import re
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from limits import RateLimitItem, parse, parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/entropy-budget.db"
+
+KeyScope = Literal["read", "write"]
+KEY_SCOPES: tuple[KeyScope, ...] = ("read", "write")
+_CONFIGURED_KEY = re.compile(r"^(read|write):([0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class ConfiguredKey:
+    """One entry of `API_KEYS`: a scope and the SHA-256 (hex) of the key."""
+
+    scope: KeyScope
+    key_hash: str
+
+
+def parse_api_keys(raw: str) -> tuple[ConfiguredKey, ...]:
+    """`read:<sha256 hex>,write:<sha256 hex>`; ValueError naming the bad entry otherwise.
+
+    Only hashes are accepted: a plaintext key (or anything else) is refused, so a key never has
+    to be written into the environment.
+    """
+    keys: list[ConfiguredKey] = []
+    for position, raw_entry in enumerate(raw.split(","), start=1):
+        entry = raw_entry.strip()
+        if not entry:
+            continue
+        match = _CONFIGURED_KEY.fullmatch(entry.lower())
+        if match is None:
+            shown = entry.split(":", 1)[0][:10]
+            raise ValueError(
+                f"API_KEYS entry {position} (starting {shown!r}) is not "
+                "'<read|write>:<64 hex digits of the key's SHA-256>'"
+            )
+        scope: KeyScope = "write" if match.group(1) == "write" else "read"
+        keys.append(ConfiguredKey(scope, match.group(2)))
+    return tuple(keys)
 
 
 class Settings(BaseSettings):
     """Every knob the service reads; names are the environment variables, upper-cased."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # Errors never echo their input: a misplaced key or a DATABASE_URL's password stays out of
+    # the logs.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
@@ -26,6 +67,33 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated `<read|write>:<sha256 hex of the key>`; never plaintext.",
+    )
+    api_keys_cache_seconds: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=300.0,
+        description="How long a worker caches the keys table; a revocation takes effect "
+        "within this time.",
+    )
+    metrics_require_key: bool = Field(
+        default=False, description="Require a read key for /metrics (open by default)."
+    )
+    rate_limit_enabled: bool = True
+    rate_limit: str = Field(
+        default="6000/minute",
+        description="Requests per caller (API key, else client address) and worker process, "
+        "in the `limits` notation: `100/second`, `6000/minute`, `10 per 5 seconds`.",
+    )
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = Field(
+        default="fixed-window",
+        description="fixed-window: one counter per caller and window, the cheapest (about 3 us "
+        "a request), bursts of up to twice the limit across a window boundary; moving-window: "
+        "exact over any window, about 10 us a request.",
+    )
 
     readings_group_commit: bool = Field(
         default=True,
@@ -49,6 +117,33 @@ class Settings(BaseSettings):
     policy_response_revisit_quarantine: bool = True
     policy_response_max_quarantine_revisits: int = Field(default=3, ge=0, le=100)
     policy_response_budget_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_api_keys(cls, value: str) -> str:
+        parse_api_keys(value)  # refuse a malformed list at startup, not at the first request
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        try:
+            items = parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError(
+                f"{value!r} is not one rate limit such as '6000/minute' or '100 per second'"
+            )
+        return value
+
+    @property
+    def configured_keys(self) -> tuple[ConfiguredKey, ...]:
+        return parse_api_keys(self.api_keys)
+
+    @property
+    def rate_limit_item(self) -> RateLimitItem:
+        return parse(self.rate_limit)
 
 
 @lru_cache(maxsize=1)

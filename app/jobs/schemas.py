@@ -8,10 +8,10 @@ from pydantic.config import JsonDict
 from app.budget.schemas import BudgetRecord, check_bounds
 from app.core.pagination import Page
 from app.core.problems import validation_problem_from
-from app.core.schemas import Identifier, RequestBody, ShortText, UnitInterval
+from app.core.schemas import INTEGRAL, Identifier, RequestBody, ShortText, UnitInterval
 from app.responses.schemas import EntropyResponseRecord, QuarantineRevisits
 
-CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000)]
+CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000), INTEGRAL]
 DecayRate = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
 
 
@@ -195,8 +195,8 @@ class SelectionRequest(RequestBody):
     candidates: list[Identifier] | None = Field(
         default=None, min_length=1, max_length=1000, description="Default: every pattern."
     )
-    seed: int | None = Field(
-        default=None, ge=0, le=2**63 - 1, description="Makes the pick reproducible."
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1), INTEGRAL] | None = Field(
+        default=None, description="Makes the pick reproducible."
     )
 
 

@@ -8,12 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.budget import rules as budget_rules
 from app.budget.schemas import check_bounds
 from app.core.pagination import Page
-from app.core.schemas import Identifier, Record, RequestBody, UnitInterval
+from app.core.schemas import INTEGRAL, Identifier, Record, RequestBody, UnitInterval
 from app.responses import rules
 from app.responses.rules import CheckStatus
 
 ResponseAction = Literal["budget_boost", "quarantine_revisit"]
-QuarantineRevisits = Annotated[int, Field(ge=0, le=100)]
+QuarantineRevisits = Annotated[int, Field(ge=0, le=100), INTEGRAL]
 
 
 class TriggerContext(RequestBody):

@@ -297,9 +297,38 @@ def rows_at_0003() -> Rows:
     return rows
 
 
+def rows_at_0004() -> Rows:
+    """0003's rows plus API keys (hashes only): one in use, one revoked and never used."""
+    rows = rows_at_0003()
+    rows["api_keys"] = [
+        {
+            "id": "5c0d4e0f6a7b4c1e9d2f3a4b5c6d7e8f",
+            "name": "orchestrator",
+            "scope": "write",
+            "key_hash": "c" * 64,
+            "prefix": "eb_AbCdE",
+            "created_at": at(1000),
+            "revoked_at": None,
+            "last_used_at": at(1100),
+        },
+        {
+            "id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "name": "dashboard-ü",
+            "scope": "read",
+            "key_hash": "d" * 64,
+            "prefix": "eb_ZyXwV",
+            "created_at": at(1001),
+            "revoked_at": at(2000),
+            "last_used_at": None,
+        },
+    ]
+    return rows
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
     "0003": rows_at_0003,
+    "0004": rows_at_0004,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

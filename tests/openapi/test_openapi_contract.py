@@ -240,3 +240,96 @@ def test_a_real_422_has_the_documented_shape(app_client: TestClient) -> None:
         ["body", "job_hash"],
         ["body", "current_entropy"],
     ]
+
+
+def test_v1_operations_declare_the_bearer_scheme_and_its_401_and_403(
+    document: dict[str, Any],
+) -> None:
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    checked = 0
+    for path, method, operation in operations(document):
+        statuses = set(operation["responses"])
+        name = operation["operationId"]
+        if not path.startswith("/v1/"):
+            assert "security" not in operation, name  # health and the like stay open
+            assert "401" not in statuses, name
+            continue
+        assert operation["security"] == [{"bearerAuth": []}], name
+        assert "401" in statuses, name
+        assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], name
+        assert ("403" in statuses) == (method in WRITE_METHODS), name
+        checked += 1
+    assert checked >= 28
+
+
+def test_415_413_and_429_are_documented_where_they_can_happen(document: dict[str, Any]) -> None:
+    for path, _method, operation in operations(document):
+        responses = operation["responses"]
+        name = operation["operationId"]
+        takes_body = "requestBody" in operation
+        assert ("415" in responses) == takes_body, name
+        assert ("413" in responses) == takes_body, name
+        if path in {"/healthz", "/readyz", "/metrics"}:
+            assert "429" not in responses, name
+        else:
+            assert "Retry-After" in responses["429"]["headers"], name
+
+
+def test_real_401_403_415_and_429_have_the_documented_shape(settings: Settings) -> None:
+    from tests.security.conftest import CONFIGURED_KEYS, READ_KEY, WRITE_KEY
+
+    keyed = settings.model_copy(update={"api_keys": CONFIGURED_KEYS, "rate_limit": "2/minute"})
+    with TestClient(create_app(keyed)) as client:
+        read = {"Authorization": f"Bearer {READ_KEY}"}
+        write = {"Authorization": f"Bearer {WRITE_KEY}"}
+        # Refused by auth (401, 403) before the rate limit counts anything.
+        problems = {
+            401: client.get("/v1/jobs"),
+            403: client.post("/v1/budget", json={}, headers=read),
+            415: client.post("/v1/budget", content=b"x", headers=write),
+        }
+        assert client.get("/v1/jobs", headers=read).status_code == 200
+        assert client.get("/v1/jobs", headers=read).status_code == 200
+        problems[429] = client.get("/v1/jobs", headers=read)
+    for status, answer in problems.items():
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == PROBLEM
+        assert set(answer.json()) == {"type", "title", "status", "detail"}
+
+
+def test_links_lead_from_each_creation_to_real_operations(document: dict[str, Any]) -> None:
+    by_id = {
+        operation["operationId"]: (path, operation) for path, _, operation in operations(document)
+    }
+    linked = 0
+    for _, _, operation in operations(document):
+        for status, response in operation["responses"].items():
+            for name, link in response.get("links", {}).items():
+                assert status[0] == "2", name
+                target_path, _ = by_id[link["operationId"]]
+                path_parameters = set(re.findall(r"\{([^}]+)\}", target_path))
+                assert set(link["parameters"]) == path_parameters, name
+                for expression in link["parameters"].values():
+                    assert re.fullmatch(
+                        r"\$(response\.body#/[a-z_/]+|request\.path\.[a-z_]+)", expression
+                    )
+                linked += 1
+    assert linked >= 15
+    create = by_id["create_pattern"][1]["responses"]["201"]["links"]
+    assert create["GetPattern"] == {
+        "operationId": "get_pattern",
+        "parameters": {"pattern_id": "$response.body#/id"},
+    }
+
+
+def test_text_fields_document_the_control_characters_they_refuse(document: dict[str, Any]) -> None:
+    properties = document["components"]["schemas"]["PatternCreate"]["properties"]
+    name_pattern = properties["pattern_name"]["pattern"]
+    description_pattern = properties["description"]["anyOf"][0]["pattern"]
+    assert re.fullmatch(name_pattern, "Reflect, then act ✓")
+    assert not re.fullmatch(name_pattern, "bell\u0007")
+    assert not re.fullmatch(name_pattern, "two\nlines")
+    assert re.fullmatch(description_pattern, "two\nlines\tand a tab")
+    assert not re.fullmatch(description_pattern, "nul\u0000")
+    assert not re.fullmatch(description_pattern, "c1\u0085")
