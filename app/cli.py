@@ -5,46 +5,25 @@
 (`--url`, `--api-key`), built on `app.client`.
 """
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from alembic import command
-from alembic.config import Config
 
 from app.cli_commands import alerts, budget, entropy, patterns, responses
 from app.cli_commands.common import Connection
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
+from app.core.migrations import MIGRATION_ROOTS, alembic_config, migrations_root
 from app.core.settings import Settings
+from app.observability.logs import logging_config
+from app.observability.multiproc import metrics_directory
+
+__all__ = ["MIGRATION_ROOTS", "alembic_config", "cli", "main", "migrations_root"]
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-MIGRATION_ROOTS = (PACKAGE_DIR / "_migrations", PACKAGE_DIR.parent)
-"""Where `alembic.ini` and `alembic/` live, in order: inside the installed package (the wheel
-ships them as `app/_migrations/`, see pyproject.toml), then the source tree (a checkout or an
-editable install)."""
-
-
-def migrations_root() -> Path:
-    for root in MIGRATION_ROOTS:
-        if (root / "alembic.ini").is_file() and (root / "alembic" / "env.py").is_file():
-            return root
-    looked_in = ", ".join(str(root) for root in MIGRATION_ROOTS)
-    raise RuntimeError(f"the Alembic migrations are missing (looked in {looked_in})")
-
-
-def alembic_config(settings: Settings | None = None) -> Config:
-    """The project's Alembic configuration, pointed at the settings' database."""
-    root = migrations_root()
-    config = Config(str(root / "alembic.ini"))
-    config.set_main_option("script_location", str(root / "alembic"))
-    config.attributes["settings"] = settings or Settings()
-    return config
 
 
 @cli.command()
@@ -66,18 +45,25 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving.")
     ] = False,
 ) -> None:
-    """Serve the HTTP API with uvicorn."""
+    """Serve the HTTP API with uvicorn.
+
+    Logs are JSON lines on stderr (LOG_FORMAT=console for humans), uvicorn's included; the
+    access log is the service's own (with request ids). The workers share one
+    PROMETHEUS_MULTIPROC_DIR (a private one when it is not set), so /metrics adds them up."""
     settings = Settings()
     if migrate_first:
         command.upgrade(alembic_config(settings), "head")
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    with metrics_directory():
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=logging_config(settings.log_level, settings.log_format),
+            access_log=False,
+        )
 
 
 @cli.callback()

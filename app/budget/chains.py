@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.budget.repository import BudgetRepository, BudgetTip
 from app.budget.rules import BudgetDecision
+from app.core.telemetry import tally_of
 from app.models import ExplorationBudget
 
 
@@ -66,7 +67,13 @@ class BudgetChains:
         return record
 
     def flush(self) -> None:
-        """Insert the appended records, in the order they were appended."""
+        """Insert the appended records, in the order they were appended (and count them,
+        for when the transaction commits)."""
         if self._pending:
             self._session.execute(insert(ExplorationBudget), self._pending)
+            tally = tally_of(self._session)
+            if tally is not None:
+                for record in self._pending:
+                    tally.adjustments[record["adjustment_type"]] += 1
+                    tally.budgets[record["job_hash"]] = record["budget_value"]
             self._pending = []

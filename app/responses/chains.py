@@ -9,6 +9,7 @@ from typing import TypedDict
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from app.core.telemetry import tally_of
 from app.models import EntropyResponse
 from app.responses.repository import ResponseRepository
 
@@ -64,4 +65,10 @@ class ResponseChains:
     def flush(self) -> None:
         if self._pending:
             self._session.execute(insert(EntropyResponse), self._pending)
+            tally = tally_of(self._session)
+            if tally is not None:
+                tally.responses += len(self._pending)
+                tally.patterns_revisited += sum(
+                    len(row["patterns_revisited"]) for row in self._pending
+                )
             self._pending = []
