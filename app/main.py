@@ -131,7 +131,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         app.state.reading_writer = writer
     app.add_middleware(Utf8JsonBody)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)  # outermost added
-    wrap_outermost(app, metrics)  # request id, metrics, access log: around everything
+    # The request id, metrics and access log: around everything.
+    wrap_outermost(app, metrics, access_log=settings.access_log)
     install_openapi(app, enums=NAMED_ENUMS)
     if not metrics.multiprocess and multiprocessing.parent_process() is not None:
         logger.warning(

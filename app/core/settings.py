@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         default="json",
         description="json: one JSON object per line on stderr; console: for humans.",
     )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per request (method, path, route, status, duration_ms).",
+    )
     readiness_timeout_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -59,8 +59,21 @@ def configure_structlog() -> None:
     )
 
 
-def formatter(log_format: LogFormat = "json") -> structlog.stdlib.ProcessorFormatter:
-    """The one formatter of every handler (named in `logging_config`'s dictConfig)."""
+def formatter(
+    log_format: LogFormat = "json", *, lean_records: bool = True
+) -> structlog.stdlib.ProcessorFormatter:
+    """The one formatter of every handler (named in `logging_config`'s dictConfig).
+
+    With `lean_records` (the default, for a process whose logs this formatter renders), log
+    records stop collecting what no line shows: the caller's file and line (a stack walk per
+    record), the thread and process names. These are the standard library's own switches
+    (the logging HOWTO, "Optimization"); they save a few microseconds per line, and the access
+    log writes one line per request."""
+    if lean_records:
+        logging._srcfile = None  # documented in the logging HOWTO, "Optimization"
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
     renderer: Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()

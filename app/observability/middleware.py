@@ -34,9 +34,10 @@ def valid_request_id(value: str) -> bool:
 class RequestTelemetry:
     """Counts and times every HTTP request by method, route template and status, and logs it."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, access_log: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self._access_log = access_log
         self._access_logger = logging.getLogger("app.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,7 +61,7 @@ class RequestTelemetry:
             route = _route_template(scope, root_path)
             method: str = scope["method"]
             self.metrics.observe_request(method, route, status, seconds)
-            if self._access_logger.isEnabledFor(logging.INFO):
+            if self._access_log and self._access_logger.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",
                     method=method,
@@ -84,14 +85,14 @@ def _route_template(scope: Scope, root_path: str) -> str:
     return UNMATCHED_ROUTE
 
 
-def wrap_outermost(app: FastAPI, metrics: Metrics) -> None:
+def wrap_outermost(app: FastAPI, metrics: Metrics, *, access_log: bool = True) -> None:
     """Put the request id and the telemetry outside the whole middleware stack, Starlette's
     ServerErrorMiddleware included (`add_middleware` can only add layers inside it)."""
     build_stack: Callable[[], ASGIApp] = app.build_middleware_stack
 
     def build_wrapped_stack() -> ASGIApp:
         return CorrelationIdMiddleware(
-            RequestTelemetry(build_stack(), metrics),
+            RequestTelemetry(build_stack(), metrics, access_log=access_log),
             header_name=REQUEST_ID_HEADER,
             update_request_header=False,  # nothing reads it from the request: save the work
             validator=valid_request_id,

@@ -16,6 +16,8 @@ import structlog
 from asgi_correlation_id.context import correlation_id
 from fastapi.testclient import TestClient
 
+from app.core.settings import Settings
+from app.main import create_app
 from app.observability.logs import LogFormat, configure_structlog, formatter, logging_config
 from tests.support import PROJECT_ROOT
 
@@ -36,7 +38,7 @@ def lines_of(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def use(handler: logging.Handler, log_format: LogFormat = "json") -> logging.Logger:
-    handler.setFormatter(formatter(log_format))
+    handler.setFormatter(formatter(log_format, lean_records=False))
     logger = logging.getLogger("test.logs")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -202,3 +204,17 @@ def test_problems_carry_the_request_id_too(client: TestClient) -> None:
 
     assert response.status_code == 404
     assert response.headers["x-request-id"] == "abc123"
+
+
+def test_the_access_log_can_be_turned_off(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(database_url=database_url, access_log=False)
+    with (
+        TestClient(create_app(settings)) as client,
+        caplog.at_level(logging.INFO, logger="app.access"),
+    ):
+        assert client.get("/healthz").status_code == 200
+        assert "entropy_budget_http_requests_total" in client.get("/metrics").text
+
+    assert [r for r in caplog.records if r.name == "app.access"] == []
