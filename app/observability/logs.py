@@ -32,6 +32,18 @@ def add_request_id(
     return event_dict
 
 
+LEADING_FIELDS = ("timestamp", "level", "logger", "event", "request_id")
+
+
+def leading_fields_first(
+    _logger: Any, _method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Every line starts with the same fields, in the same order; the line's own follow."""
+    ordered = {key: event_dict.pop(key) for key in LEADING_FIELDS if key in event_dict}
+    ordered.update(event_dict)
+    return ordered
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -77,7 +89,11 @@ def formatter(
     renderer: Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
-        finishing: list[Processor] = [structlog.processors.format_exc_info, renderer]
+        finishing: list[Processor] = [
+            structlog.processors.format_exc_info,
+            leading_fields_first,
+            renderer,
+        ]
     else:
         finishing = [structlog.dev.ConsoleRenderer()]
     return structlog.stdlib.ProcessorFormatter(

@@ -69,6 +69,7 @@ def test_stdlib_and_structlog_lines_are_json_with_the_request_id(
 
     first, second, third = lines_of(stream)
     assert first.keys() == LINE_FIELDS
+    assert list(second)[:5] == ["timestamp", "level", "logger", "event", "request_id"]
     assert first["event"] == "a stdlib line"
     assert (first["level"], first["logger"], first["request_id"]) == (
         "warning",
