@@ -15,7 +15,9 @@ import pytest
 import structlog
 from asgi_correlation_id.context import correlation_id
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 
+from app.core import idempotency
 from app.core.settings import Settings
 from app.main import create_app
 from app.observability.logs import LogFormat, configure_structlog, formatter, logging_config
@@ -219,3 +221,27 @@ def test_the_access_log_can_be_turned_off(
         assert "entropy_budget_http_requests_total" in client.get("/metrics").text
 
     assert [r for r in caplog.records if r.name == "app.access"] == []
+
+
+def test_a_failed_reading_batch_names_its_requests(
+    client: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_store(*_args: Any, **_kwargs: Any) -> None:
+        raise OperationalError("INSERT INTO idempotency_keys", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(idempotency, "store", broken_store)
+    with caplog.at_level(logging.WARNING, logger="app.readings"):
+        response = client.post(
+            "/v1/jobs/job-1/entropy-readings",
+            json={"entropy": 0.5},
+            headers={"X-Request-ID": "fail-1", "Idempotency-Key": "k-1"},
+        )
+    assert response.status_code == 503
+    assert response.headers["x-request-id"] == "fail-1"
+
+    (record,) = [r for r in caplog.records if r.name == "app.readings"]
+    assert record.levelno == logging.WARNING
+    assert isinstance(record.msg, dict)
+    assert record.msg["event"] == "reading batch failed"
+    assert record.msg["request_ids"] == ["fail-1"]
+    assert record.msg["error"] == "OperationalError"
