@@ -164,10 +164,12 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = "other"
         key = (method, route, status)
         children = self._request_children.get(key)
         if children is None:
-            labels = (method if method in KNOWN_METHODS else "other", route, str(status))
+            labels = (method, route, str(status))
             children = (
                 self._instruments.requests.labels(*labels),
                 self._instruments.request_seconds.labels(*labels),
