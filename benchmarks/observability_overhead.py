@@ -13,8 +13,10 @@ the best of --repeats runs is kept: on a shared machine the minimum is the least
 
 import argparse
 import asyncio
+import atexit
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,6 +32,7 @@ ARGS.add_argument("--in-memory", action="store_true", help="no PROMETHEUS_MULTIP
 OPTIONS = ARGS.parse_args()
 if not OPTIONS.in_memory:  # before prometheus_client is imported (by app.observability.metrics)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="eb-bench-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asgi_correlation_id import CorrelationIdMiddleware  # noqa: E402
