@@ -6,13 +6,11 @@
 """
 
 import ipaddress
-from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -22,37 +20,18 @@ from app.cli_commands.common import Connection
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core import api_keys
 from app.core.db import Database, create_db_engine
+from app.core.migrations import MIGRATION_ROOTS, alembic_config, migrations_root
 from app.core.settings import Settings
+from app.observability.logs import logging_config
+from app.observability.multiproc import metrics_directory
+
+__all__ = ["MIGRATION_ROOTS", "alembic_config", "cli", "main", "migrations_root"]
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 EXIT_REFUSES_OPEN = 1
 EXIT_INVALID_SETTINGS = 2
-
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-MIGRATION_ROOTS = (PACKAGE_DIR / "_migrations", PACKAGE_DIR.parent)
-"""Where `alembic.ini` and `alembic/` live, in order: inside the installed package (the wheel
-ships them as `app/_migrations/`, see pyproject.toml), then the source tree (a checkout or an
-editable install)."""
-
-
-def migrations_root() -> Path:
-    for root in MIGRATION_ROOTS:
-        if (root / "alembic.ini").is_file() and (root / "alembic" / "env.py").is_file():
-            return root
-    looked_in = ", ".join(str(root) for root in MIGRATION_ROOTS)
-    raise RuntimeError(f"the Alembic migrations are missing (looked in {looked_in})")
-
-
-def alembic_config(settings: Settings | None = None) -> Config:
-    """The project's Alembic configuration, pointed at the settings' database."""
-    root = migrations_root()
-    config = Config(str(root / "alembic.ini"))
-    config.set_main_option("script_location", str(root / "alembic"))
-    config.attributes["settings"] = settings or Settings()
-    return config
 
 
 @cli.command()
@@ -112,7 +91,10 @@ def serve(
     """Serve the HTTP API with uvicorn.
 
     With no API key configured (none in API_KEYS, none active in the keys table) the service
-    runs open, so it refuses to bind an address other than loopback unless --allow-open."""
+    runs open, so it refuses to bind an address other than loopback unless --allow-open.
+    Logs are JSON lines on stderr (LOG_FORMAT=console for humans), uvicorn's included; the
+    access log is the service's own (with request ids). The workers share one
+    PROMETHEUS_MULTIPROC_DIR (a private one when it is not set), so /metrics adds them up."""
     try:
         settings = Settings()
     except ValidationError as error:
@@ -134,14 +116,17 @@ def serve(
             f"Warning: serving on {host} with no API key configured: the service is open.",
             err=True,
         )
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    with metrics_directory():
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=logging_config(settings.log_level, settings.log_format),
+            access_log=False,
+        )
 
 
 @cli.callback()

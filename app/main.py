@@ -1,14 +1,14 @@
-"""Application factory: routers, problem handlers, the database, the offline docs and the
-dashboard."""
+"""Application factory: routers, problem handlers, the database, the offline docs, the
+dashboard, and the operations side (readiness, metrics, logs with request ids)."""
 
+import logging
+import multiprocessing
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from app.alerts.router import router as alerts_router
@@ -30,6 +30,12 @@ from app.jobs.group_commit import ReadingWriter
 from app.jobs.hot_path import ReadingsHotPath
 from app.jobs.router import readings_router
 from app.jobs.router import router as jobs_router
+from app.observability import router as operations
+from app.observability.logs import configure_logging, configure_structlog, logging_is_configured
+from app.observability.metrics import Metrics
+from app.observability.middleware import wrap_outermost
+from app.observability.multiproc import MULTIPROC_DIR_ENV
+from app.observability.readiness import ReadinessProbe
 from app.patterns.router import applications_router
 from app.patterns.router import router as patterns_router
 from app.patterns.schemas import QuarantineStatus
@@ -54,8 +60,7 @@ NAMED_ENUMS = {
 """The fixed vocabularies, each one shared component of the OpenAPI document."""
 
 
-class Health(BaseModel):
-    status: Literal["ok"]
+logger = logging.getLogger("app.main")
 
 
 def operation_id(route: APIRoute) -> str:
@@ -65,7 +70,9 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     settings = settings or get_settings()
-    database = Database(create_db_engine(settings))
+    _configure_logging(settings)
+    metrics = Metrics(job_budgets=settings.metrics_job_budgets)
+    database = Database(create_db_engine(settings), sink=metrics)
 
     writer: ReadingWriter | None = None
     keys = KeyStore(
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        metrics.worker_started()
         if writer is not None:
             writer.start()
         try:
@@ -83,6 +91,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
                 await run_in_threadpool(writer.stop)
             await run_in_threadpool(keys.flush_uses)
             database.dispose()
+            metrics.worker_stopped()
 
     app = FastAPIOffline(
         title="entropy-budget",
@@ -94,6 +103,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock
+    app.state.metrics = metrics
+    app.state.readiness = ReadinessProbe(database, settings)
 
     for router in (
         readings_router,
@@ -105,13 +116,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         jobs_router,
         alerts_router,
         dashboard.router,
+        operations.router,
     ):
         app.include_router(router)
     app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name=dashboard.STATIC_ROUTE_NAME)
-
-    @app.get("/healthz", tags=["operations"], summary="The process is up")
-    async def get_health() -> Health:
-        return Health(status="ok")
 
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
@@ -133,8 +141,25 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.add_middleware(
         ApiKeyAuth, store=keys, metrics_require_key=settings.metrics_require_key
     )  # outermost
+    # The request id, metrics and access log: around everything.
+    wrap_outermost(app, metrics, access_log=settings.access_log)
     install_openapi(app, enums=NAMED_ENUMS)
+    if not metrics.multiprocess and multiprocessing.parent_process() is not None:
+        logger.warning(
+            "%s is not set: /metrics shows this worker process only; serve with "
+            "`entropy-budget serve`, or set it to an empty directory shared by the workers",
+            MULTIPROC_DIR_ENV,
+        )
     return app
+
+
+def _configure_logging(settings: Settings) -> None:
+    """structlog always; the process's logging only when nobody configured it (a bare
+    `uvicorn app.main:create_app --factory`): `entropy-budget serve` has uvicorn apply the same
+    configuration before the app loads, and test runners keep their own handlers."""
+    configure_structlog()
+    if not logging_is_configured():
+        configure_logging(settings.log_level, settings.log_format)
 
 
 async def _replay(_request: Request, exc: Exception) -> Response:

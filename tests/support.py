@@ -95,31 +95,33 @@ def uvicorn_server(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     app_factory: str = "app.main:create_app",
+    via_cli: bool = False,
 ) -> Iterator[Server]:
     """A real `uvicorn` process serving the app on a free port, stopped afterwards.
 
     `app_factory` names another factory (`module:function`) for a test that needs, say, its own
-    clock in the server process."""
+    clock in the server process. `via_cli` starts it as production does, with
+    `entropy-budget serve` (its logging configuration, its metrics directory)."""
     port = free_port()
     log_path = log_dir / f"uvicorn-{port}.log"
     env = {**os.environ, "DATABASE_URL": database_url, **(extra_env or {})}
+    address = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if via_cli:
+        command = [sys.executable, "-c", "from app.cli import main; main()", "serve", *address]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app_factory,
+            "--factory",
+            *address,
+            "--log-level",
+            "warning",
+        ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                app_factory,
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
+            command,
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.budget.repository import BudgetRepository, BudgetTip
 from app.budget.rules import BudgetDecision
+from app.core.telemetry import tally_of
 
 
 class BudgetRow(TypedDict):
@@ -66,9 +67,15 @@ class BudgetChains:
         return record
 
     def flush(self) -> None:
-        """Insert the appended records, in the order they were appended, and move the tips."""
+        """Insert the appended records, in the order they were appended, move the tips, and
+        count them (published when the transaction commits)."""
         if self._pending:
             self._repository.insert(self._pending)
             self._repository.save_tips(self._moved)
+            tally = tally_of(self._repository.session)
+            if tally is not None:
+                for record in self._pending:
+                    tally.adjustments[record["adjustment_type"]] += 1
+                    tally.budgets[record["job_hash"]] = record["budget_value"]
             self._pending = []
             self._moved = {}

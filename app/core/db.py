@@ -19,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from app.core import idempotency
 from app.core.settings import Settings
+from app.core.telemetry import TallySink, counting_sessions
 
 WRITE_TRANSACTION = "entropy_budget_write"
 """Execution option marking connections whose transactions may write (SQLite: BEGIN IMMEDIATE)."""
@@ -90,9 +91,12 @@ def _sqlite_engine(url: URL, settings: Settings, *, pooled: bool) -> Engine:
 
 
 class Database:
-    """One engine per process and the two session factories over it."""
+    """One engine per process and the two session factories over it.
 
-    def __init__(self, engine: Engine) -> None:
+    With a `sink`, what each transaction writes is counted into it when it commits
+    (`app.core.telemetry`)."""
+
+    def __init__(self, engine: Engine, sink: TallySink | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         # PostgreSQL reads see one snapshot for the whole request (statistics = aggregate +
@@ -106,6 +110,9 @@ class Database:
         self._write_sessions = sessionmaker(
             engine.execution_options(**{WRITE_TRANSACTION: True}), expire_on_commit=False
         )
+        if sink is not None:
+            counting_sessions(self._read_sessions, sink)
+            counting_sessions(self._write_sessions, sink)
 
     def session(self, *, write: bool) -> Session:
         return (self._write_sessions if write else self._read_sessions)()

@@ -66,6 +66,25 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
+    log_format: Literal["json", "console"] = Field(
+        default="json",
+        description="json: one JSON object per line on stderr; console: for humans.",
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per request (method, path, route, status, duration_ms).",
+    )
+    readiness_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="GET /readyz answers 503 when the database has not answered by then.",
+    )
+    metrics_job_budgets: bool = Field(
+        default=True,
+        description="Export the current budget of every job as a gauge labelled job_hash "
+        "(one series per job: turn off when jobs are counted in the tens of thousands).",
+    )
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
     api_keys: str = Field(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.core.clock import Clock
 from app.core.pagination import PageRequest, TimeWindow
 from app.core.problems import NotFoundProblem
+from app.core.telemetry import tally_of
 from app.entropy.repository import SnapshotRepository
 from app.entropy.rules import Diversity, diversity
 from app.entropy.schemas import PatternEntropyMetrics
@@ -18,7 +19,11 @@ from app.patterns.repository import PatternRepository
 
 def current_diversity(session: Session) -> Diversity:
     """Diversity from the maintained per-pattern counts; equal to a scan of every application."""
-    return diversity(PatternRepository(session).application_counts())
+    population = diversity(PatternRepository(session).application_counts())
+    tally = tally_of(session)
+    if tally is not None:
+        tally.diversity = population.diversity_index
+    return population
 
 
 def measure(session: Session, clock: Clock, alert_threshold: float | None) -> PatternEntropyMetrics:

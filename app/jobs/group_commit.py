@@ -8,6 +8,8 @@ more), applies the whole batch in one transaction (`apply_readings`, jobs locked
 order, each job's readings in arrival order), stores idempotency keys in that same transaction,
 commits, and only then answers each caller with its own records. A failed batch writes nothing
 and fails only its own callers (503); a reading that cannot be applied gets its own 422.
+
+The writer's log lines name the request ids (X-Request-ID) of the readings in their batch.
 """
 
 import asyncio
@@ -19,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import structlog
+from asgi_correlation_id.context import correlation_id
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
@@ -35,9 +39,10 @@ from app.core.problems import (
     validation_problem,
 )
 from app.core.settings import Settings
+from app.core.telemetry import tally_of
 from app.jobs.readings import Reading, apply_readings
 
-logger = logging.getLogger("app.readings")
+logger = structlog.stdlib.get_logger("app.readings")
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Submission:
     caller: str
     fingerprint: idempotency.RequestFingerprint | None
     loop: asyncio.AbstractEventLoop
+    request_id: str | None = None
     future: "asyncio.Future[Answer]" = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,7 +113,9 @@ class ReadingWriter:
     async def submit(
         self, reading: Reading, caller: str, fingerprint: idempotency.RequestFingerprint | None
     ) -> Accepted:
-        submission = Submission(reading, caller, fingerprint, asyncio.get_running_loop())
+        submission = Submission(
+            reading, caller, fingerprint, asyncio.get_running_loop(), correlation_id.get()
+        )
         try:
             self._queue.put_nowait(submission)
         except queue.Full:
@@ -137,20 +145,39 @@ class ReadingWriter:
             self._commit([s for s in batch if isinstance(s, Submission)])
 
     def _commit(self, batch: list[Submission]) -> None:
+        started = time.perf_counter()
         try:
             with self._database.session(write=True) as session:
                 answers = self._apply(session, batch)
+                tally = tally_of(session)
+                if tally is not None:
+                    tally.reading_batches.append(len(batch))
                 session.commit()
         except (DBAPIError, PoolTimeoutError) as error:
-            logger.warning("reading batch of %d failed: %s", len(batch), type(error).__name__)
+            logger.warning(
+                "reading batch failed",
+                error=type(error).__name__,
+                readings=len(batch),
+                request_ids=_request_ids(batch),
+            )
             failure: Exception = DatabaseUnavailableProblem(
                 "The database is unavailable or busy; retry shortly.",
                 headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
             )
             answers = [failure] * len(batch)
         except Exception:
-            logger.exception("reading batch of %d failed", len(batch))
+            logger.exception(
+                "reading batch failed", readings=len(batch), request_ids=_request_ids(batch)
+            )
             answers = [InternalErrorProblem()] * len(batch)
+        else:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "reading batch committed",
+                    readings=len(batch),
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    request_ids=_request_ids(batch),
+                )
         for submission, answer in zip(batch, answers, strict=True):
             submission.answer(answer)
 
@@ -200,6 +227,10 @@ class ReadingWriter:
         for index in duplicates:
             answers[index] = _duplicate_answer(batch[index], batch, holder_of, answers)
         return [answers[i] for i in range(len(batch))]
+
+
+def _request_ids(batch: list[Submission]) -> list[str | None]:
+    return [submission.request_id for submission in batch]
 
 
 def _key(submission: Submission) -> str:

@@ -12,6 +12,7 @@ the service adds), so those apply unchanged; the standard route still documents 
 """
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,17 @@ from app.jobs.router import created_reading
 from app.jobs.schemas import ReadingRequest
 
 READINGS_PATH = re.compile(r"^/v1/jobs/([^/]+)/entropy-readings$")
+
+
+@dataclass(frozen=True)
+class RouteTemplate:
+    """What FastAPI's router leaves in scope["route"] for the layers around it (metrics, logs):
+    served here, the readings route is named by its template all the same."""
+
+    path_format: str = "/v1/jobs/{job_hash}/entropy-readings"
+
+
+READINGS_ROUTE = RouteTemplate()
 JOB_HASH = TypeAdapter(Identifier)
 READING_BODY = TypeAdapter(ReadingRequest)
 
@@ -49,6 +61,7 @@ class ReadingsHotPath:
         if match is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        scope["route"] = READINGS_ROUTE
         request = Request(scope, receive, send)
         try:
             response = await self._record(request, match.group(1))

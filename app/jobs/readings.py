@@ -18,6 +18,7 @@ from app.core.clock import Clock
 from app.core.locking import lock_jobs
 from app.core.problems import ValidationProblem, field_error, validation_problem
 from app.core.settings import Settings
+from app.core.telemetry import tally_of
 from app.entropy.service import current_diversity
 from app.jobs import rules
 from app.jobs.repository import PolicyRepository
@@ -69,6 +70,9 @@ def apply_readings(
             continue
         outcomes.append(batch.apply(reading.job_hash, entropy, policy))
     batch.flush()
+    tally = tally_of(session)
+    if tally is not None:
+        tally.readings += sum(1 for outcome in outcomes if isinstance(outcome, ReadingResult))
     return outcomes
 
 

@@ -8,6 +8,7 @@ from typing import TypedDict
 
 from sqlalchemy.orm import Session
 
+from app.core.telemetry import tally_of
 from app.responses.repository import ResponseRepository
 
 
@@ -64,5 +65,11 @@ class ResponseChains:
         if self._pending:
             self._repository.insert(self._pending)
             self._repository.save_last_times(self._moved)
+            tally = tally_of(self._repository.session)
+            if tally is not None:
+                tally.responses += len(self._pending)
+                tally.patterns_revisited += sum(
+                    len(row["patterns_revisited"]) for row in self._pending
+                )
             self._pending = []
             self._moved = {}

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app import cli
+from app.core import migrations
 from tests.support import PROJECT_ROOT
 
 runner = CliRunner()
@@ -30,7 +31,7 @@ def test_the_packaged_migrations_come_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     packaged, source = _migrations(tmp_path / "packaged"), _migrations(tmp_path / "source")
-    monkeypatch.setattr(cli, "MIGRATION_ROOTS", (packaged, source))
+    monkeypatch.setattr(migrations, "MIGRATION_ROOTS", (packaged, source))
     assert cli.migrations_root() == packaged
     assert cli.alembic_config().config_file_name == str(packaged / "alembic.ini")
 
@@ -38,7 +39,7 @@ def test_the_packaged_migrations_come_first(
 def test_missing_migrations_say_where_they_were_looked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "MIGRATION_ROOTS", (tmp_path / "a", tmp_path / "b"))
+    monkeypatch.setattr(migrations, "MIGRATION_ROOTS", (tmp_path / "a", tmp_path / "b"))
     with pytest.raises(RuntimeError, match=r"migrations are missing .*/a, .*/b"):
         cli.migrations_root()
 

@@ -203,6 +203,11 @@ def test_migrate_then_serve_as_the_container_does(
             timeout=10,
         )
         assert created.status_code == 201, created.text
+        # Ready: the installed package finds its own migrations and the schema is at their head.
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+        assert "entropy_budget_budget_adjustments_total" in metrics.text
 
         # The image's HEALTHCHECK command, run as Docker would (exit 0 = healthy).
         healthy = subprocess.run(

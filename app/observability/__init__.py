@@ -1,0 +1,1 @@
+"""Operations: readiness, Prometheus metrics, structured logs with request ids."""

@@ -1,0 +1,218 @@
+"""Prometheus metrics, correct across uvicorn's worker processes.
+
+With `PROMETHEUS_MULTIPROC_DIR` set (`entropy-budget serve` sets it to a private directory
+before it starts the workers), prometheus-client keeps every value in a per-process file in that
+directory and a scrape, answered by any worker, adds up the files of all of them. Without it,
+values live in this process's memory, which is right for one process (and for tests, where
+every app gets its own registry).
+
+Gauges across processes: the current budget of a job and the pattern diversity are facts about
+the database, so the value written last by any worker is the one shown (`mostrecent`), and it
+stays after that worker exits; `worker_processes` counts the live workers (`livesum`: a worker
+that exits is removed by `mark_process_dead`).
+"""
+
+import os
+from typing import get_args
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+    values,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from app.budget.schemas import AdjustmentType
+from app.core.telemetry import Tally
+from app.observability.multiproc import MULTIPROC_DIR_ENV
+
+NAMESPACE = "entropy_budget"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""The classic text format: every Prometheus reads it, and our names need nothing newer."""
+UNMATCHED_ROUTE = "unmatched"
+"""The `route` label of a request no route matched (404s), so raw paths never become labels."""
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Any other method is labelled `other`: a client cannot mint label values."""
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000)
+
+
+def multiprocess_mode() -> bool:
+    """Whether values go to files in PROMETHEUS_MULTIPROC_DIR (decided by prometheus-client
+    when it is first imported; the environment variable must not change after that)."""
+    configured = bool(os.environ.get(MULTIPROC_DIR_ENV))
+    in_files = values.ValueClass is not values.MutexValue
+    if configured != in_files:
+        raise RuntimeError(
+            f"{MULTIPROC_DIR_ENV} was {'set' if configured else 'unset'} after "
+            "prometheus_client was imported; set it before the process starts"
+        )
+    return configured
+
+
+class Instruments:
+    """The metric objects. One set per process in multiprocess mode (they share the process's
+    files), one per app otherwise."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            labels,
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response.",
+            labels,
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.adjustments = Counter(
+            "budget_adjustments",
+            "Budget records committed, by adjustment_type (every writer).",
+            ("adjustment_type",),
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.job_budget = Gauge(
+            "job_budget",
+            "A job's current exploration budget: its last committed budget record.",
+            ("job_hash",),
+            namespace=NAMESPACE,
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.responses = Counter(
+            "entropy_responses",
+            "Entropy responses committed.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.patterns_revisited = Counter(
+            "patterns_revisited",
+            "Quarantined patterns sent back to pending by entropy responses.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.readings = Counter(
+            "readings",
+            "Entropy readings committed.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.reading_batch_size = Histogram(
+            "reading_batch_size",
+            "Readings (requests) per committed group-commit transaction.",
+            namespace=NAMESPACE,
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.diversity = Gauge(
+            "pattern_diversity",
+            "The pattern diversity index (0..1) last computed.",
+            namespace=NAMESPACE,
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.workers = Gauge(
+            "worker_processes",
+            "Worker processes serving (each live worker adds 1).",
+            namespace=NAMESPACE,
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        # Every adjustment type is exported from the start, at 0.
+        self.adjustment_counters = {
+            kind: self.adjustments.labels(kind) for kind in get_args(AdjustmentType)
+        }
+
+
+_process_instruments: Instruments | None = None
+
+
+def _instruments_of_this_process() -> Instruments:
+    global _process_instruments  # noqa: PLW0603 (one set per process: they share its files)
+    if _process_instruments is None:
+        _process_instruments = Instruments(registry=None)
+    return _process_instruments
+
+
+class Metrics:
+    """The app's metrics: what the request middleware observes, what committed transactions
+    publish (a `TallySink`), and the scrape."""
+
+    def __init__(self, *, job_budgets: bool = True) -> None:
+        self.multiprocess = multiprocess_mode()
+        self._registry: CollectorRegistry | None = None
+        if self.multiprocess:
+            self._instruments = _instruments_of_this_process()
+        else:
+            self._registry = CollectorRegistry(auto_describe=True)
+            self._instruments = Instruments(self._registry)
+        # `_created` series exist only in memory (not in multiprocess mode): export neither.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self._job_budgets = job_budgets
+        self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = "other"
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (method, route, str(status))
+            children = (
+                self._instruments.requests.labels(*labels),
+                self._instruments.request_seconds.labels(*labels),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def publish(self, tally: Tally) -> None:
+        """A committed transaction's records (`app.core.telemetry`)."""
+        instruments = self._instruments
+        for kind, count in tally.adjustments.items():
+            counter = instruments.adjustment_counters.get(kind)
+            (counter or instruments.adjustments.labels(kind)).inc(count)
+        if self._job_budgets:
+            for job_hash, budget in tally.budgets.items():
+                instruments.job_budget.labels(job_hash).set(budget)
+        if tally.responses:
+            instruments.responses.inc(tally.responses)
+        if tally.patterns_revisited:
+            instruments.patterns_revisited.inc(tally.patterns_revisited)
+        if tally.readings:
+            instruments.readings.inc(tally.readings)
+        for size in tally.reading_batches:
+            instruments.reading_batch_size.observe(size)
+        if tally.diversity is not None:
+            instruments.diversity.set(tally.diversity)
+
+    def worker_started(self) -> None:
+        self._instruments.workers.set(1)
+
+    def worker_stopped(self) -> None:
+        """Bookkeeping for a worker leaving: its live gauges no longer count."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+        else:
+            self._instruments.workers.set(0)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every worker (multiprocess mode) or of this process."""
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        assert self._registry is not None
+        return generate_latest(self._registry)
