@@ -1,6 +1,7 @@
 """Application factory: routers, problem handlers, the database, the offline docs and the
 dashboard."""
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock
+    app.state.export_slots = threading.BoundedSemaphore(settings.export_max_concurrent)
 
     readings_routers = [standard_readings_router]
     if settings.readings_group_commit:

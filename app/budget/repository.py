@@ -3,6 +3,7 @@
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,14 @@ class BudgetTip:
     job_seq: int
     budget_value: float
     recorded_at: datetime
+
+
+def history_rows(job_hash: str | None) -> Select[Any]:
+    """The history's rows as Core rows (every column), for exports; unordered."""
+    statement = select(ExplorationBudget.__table__)
+    if job_hash:
+        statement = statement.where(ExplorationBudget.job_hash == job_hash)
+    return statement
 
 
 class BudgetRepository:

@@ -27,6 +27,20 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
+    export_chunk_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Rows a streamed history export reads per query (and writes per chunk).",
+    )
+    export_max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Streamed exports one worker process runs at once; each holds a pooled "
+        "connection while it streams. Beyond it: 503 with Retry-After.",
+    )
+
     readings_group_commit: bool = Field(
         default=True,
         description="Apply concurrent readings of a worker in one transaction (group commit).",

@@ -2,12 +2,21 @@
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
 from app.models import EntropyResponse
+
+
+def history_rows(job_hash: str | None) -> Select[Any]:
+    """The history's rows as Core rows (every column), for exports; unordered."""
+    statement = select(EntropyResponse.__table__)
+    if job_hash:
+        statement = statement.where(EntropyResponse.job_hash == job_hash)
+    return statement
 
 
 class ResponseRepository:
