@@ -173,10 +173,11 @@ def record_writer(media_type: str, record: type[BaseModel]) -> RecordWriter:
 class Export:
     """One export: its own read session (one transaction), its keyset chunks, its bytes.
 
-    `start()` reads the first chunk; `body` yields the encoded chunks; `close()` (idempotent,
-    from any thread once `body` is not running) ends the generator, closes the session, which
-    rolls the read transaction back and returns the connection to the pool, and calls
-    `on_close` (releases the export's slot). Should an export never be closed, its slot is still
+    `start()` reads the first chunk; `body` yields the encoded chunks. Its resources are
+    released when `body` has yielded its last chunk, or by `close()` (idempotent, from any
+    thread once `body` is not running), which also ends the generator: the session is closed,
+    which rolls the read transaction back and returns the connection to the pool, and
+    `on_close` releases the export's slot. Should an export never be closed, its slot is still
     released when it is garbage-collected."""
 
     def __init__(
@@ -202,6 +203,8 @@ class Export:
         self._first: Sequence[Row[Any]] | None = None
         self._release = weakref.finalize(self, on_close)
         self._closed = False
+        self.rows_sent = 0
+        self.finished = False
         self.body: Generator[bytes, None, None] = self._generate()
 
     def start(self) -> None:
@@ -212,18 +215,29 @@ class Export:
         chunk, self._first = self._first, None
         while chunk is not None:
             data += self._writer.rows(chunk)
+            self.rows_sent += len(chunk)
             yield data
             data = b""
             chunk = next(self._chunks, None)
+        self.finished = True
+        # Before the server sends the end of the body: a client that reads the whole export
+        # and asks again at once finds the connection and the slot free.
+        self._release_resources()
         if data:
             yield data
 
     def close(self) -> None:
+        """End the export: its generator, then its resources (idempotent)."""
+        try:
+            self.body.close()
+        finally:
+            self._release_resources()
+
+    def _release_resources(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            self.body.close()
             self._chunks.close()
             self._session.close()
         except Exception:
@@ -253,7 +267,7 @@ class ExportResponse(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         except ClientDisconnect:
-            logger.info("export %s: the client went away mid-stream", self.filename)
+            pass  # told below, as when Starlette cancels the stream on a disconnect
         except Exception:
             # The status line is long gone: the server aborts the transfer, so the client sees
             # an incomplete body rather than a short export that looks whole.
@@ -262,6 +276,12 @@ class ExportResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.export.close)
+        if not self.export.finished:
+            logger.info(
+                "export %s: the client went away after %d rows; its connection is released",
+                self.filename,
+                self.export.rows_sent,
+            )
 
 
 def export_response(request: Request, media_type: str, query: ExportQuery) -> Response:
