@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from app.budget.schemas import BudgetRecord
 from app.budget.service import budget_export
@@ -175,18 +176,19 @@ def test_a_failure_mid_stream_aborts_the_transfer_and_releases_everything(
         assert count_csv_records(http.get(HISTORY, headers=CSV)) == big_history
 
 
-def test_a_failure_before_the_first_chunk_is_a_problem_and_frees_the_slot(
+def test_a_database_failure_before_the_first_chunk_is_a_503_and_frees_the_slot(
     one_export_app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("no database")
+    def unavailable(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT ...", {}, ConnectionRefusedError("database down"))
 
-    with TestClient(one_export_app, raise_server_exceptions=False) as client:
+    with TestClient(one_export_app) as client:
         with monkeypatch.context() as patch:
-            patch.setattr(Export, "start", refuse)
+            patch.setattr(Export, "start", unavailable)
             failed = client.get(HISTORY, headers=CSV)
-        assert failed.status_code == 500
+        assert failed.status_code == 503
         assert failed.headers["content-type"] == "application/problem+json"
+        assert failed.headers["retry-after"] == "2"
 
         assert client.get(HISTORY, headers=CSV).status_code == 200  # the one slot is free
         assert checked_out(one_export_app) == 0
