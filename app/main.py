@@ -3,6 +3,7 @@ dashboard, and the operations side (readiness, metrics, logs with request ids)."
 
 import logging
 import multiprocessing
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.clock = clock
     app.state.metrics = metrics
     app.state.readiness = ReadinessProbe(database, settings)
+    app.state.export_slots = threading.BoundedSemaphore(settings.export_max_concurrent)
 
     for router in (
         readings_router,

@@ -22,6 +22,14 @@ class BudgetTip:
     recorded_at: datetime
 
 
+def history_rows(job_hash: str | None) -> Select[Any]:
+    """The history's rows as Core rows (every column), for exports; unordered."""
+    statement = select(ExplorationBudget.__table__)
+    if job_hash:
+        statement = statement.where(ExplorationBudget.job_hash == job_hash)
+    return statement
+
+
 class BudgetRepository:
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -12,6 +12,12 @@ from app.budget.schemas import (
 )
 from app.core.clock import ClockDep
 from app.core.db import DbSession
+from app.core.export import (
+    JSON_MEDIA_TYPE,
+    HistoryMediaType,
+    export_response,
+    history_responses,
+)
 from app.core.http import (
     WRITE_PROBLEMS,
     JobHashQuery,
@@ -36,10 +42,28 @@ def get_budget(session: DbSession, job_hash: JobHashQuery = "") -> BudgetRecord:
     return BudgetRecord.model_validate(service.current_budget(session, job_hash))
 
 
-@router.get("/history", summary="Budget history, newest first")
+@router.get(
+    "/history",
+    summary="Budget history, newest first",
+    response_model=BudgetRecordPage,
+    responses=history_responses("budget-history", BudgetRecord),
+)
 def list_budget_history(
-    session: DbSession, page: PageParams, window: TimeWindowParams, job_hash: JobHashQuery = ""
-) -> BudgetRecordPage:
+    session: DbSession,
+    request: Request,
+    response: Response,
+    media_type: HistoryMediaType,
+    page: PageParams,
+    window: TimeWindowParams,
+    job_hash: JobHashQuery = "",
+) -> BudgetRecordPage | Response:
+    """A page of budget records, newest first. With `Accept: text/csv` or
+    `application/x-ndjson`: every matching record from `cursor` on, streamed (`limit` aside)."""
+    if media_type != JSON_MEDIA_TYPE:
+        return export_response(
+            request, media_type, service.budget_export(job_hash, page.after, window)
+        )
+    response.headers["Vary"] = "Accept"
     records, next_cursor = service.budget_history(session, job_hash, page, window)
     return BudgetRecordPage(
         items=[BudgetRecord.model_validate(r) for r in records], next_cursor=next_cursor

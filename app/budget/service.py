@@ -6,11 +6,17 @@ from sqlalchemy.orm import Session
 
 from app.budget import rules
 from app.budget.chains import BudgetChains, BudgetRow
-from app.budget.repository import BudgetRepository
-from app.budget.schemas import BudgetAdjustmentRequest, BudgetStatistics, BudgetUpdate
+from app.budget.repository import BudgetRepository, history_rows
+from app.budget.schemas import (
+    BudgetAdjustmentRequest,
+    BudgetRecord,
+    BudgetStatistics,
+    BudgetUpdate,
+)
 from app.core.clock import Clock
+from app.core.export import ExportQuery
 from app.core.locking import lock_jobs
-from app.core.pagination import PageRequest, TimeWindow
+from app.core.pagination import PageRequest, Position, TimeWindow
 from app.core.problems import NotFoundProblem
 from app.models import ExplorationBudget
 
@@ -62,6 +68,19 @@ def budget_history(
     session: Session, job_hash: str | None, page: PageRequest, window: TimeWindow
 ) -> tuple[Sequence[ExplorationBudget], str | None]:
     return BudgetRepository(session).history(job_hash, page, window)
+
+
+def budget_export(job_hash: str | None, after: Position | None, window: TimeWindow) -> ExportQuery:
+    """The records a streamed export of the history covers: every page's, from `after` on."""
+    return ExportQuery(
+        name="budget-history",
+        record=BudgetRecord,
+        statement=history_rows(job_hash),
+        at=ExplorationBudget.recorded_at,
+        seq=ExplorationBudget.seq,
+        after=after,
+        window=window,
+    )
 
 
 def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistics:

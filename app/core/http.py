@@ -79,6 +79,12 @@ _PROBLEMS = {
         "This API key has the read scope; writes need a key with the write scope.",
     ),
     404: ("Not found", "not-found", "Not found", "No pattern 'reflect-then-act'."),
+    406: (
+        "Not acceptable: the Accept header accepts none of the media types offered",
+        "not-acceptable",
+        "Not acceptable",
+        "Accept: image/png accepts none of application/json, text/csv, application/x-ndjson.",
+    ),
     409: (
         "Conflict: the resource already exists, or a concurrent write conflicted (retry it)",
         "conflict",

@@ -10,14 +10,14 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import AwareDatetime, BaseModel, BeforeValidator
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Row, Select, tuple_
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from app.core.problems import field_error, validation_problem
@@ -129,15 +129,59 @@ def keyset_page(
     window: TimeWindow | None = None,
 ) -> tuple[Sequence[M], str | None]:
     """One page of `statement`, newest first, and the cursor of the next page (None at the end)."""
-    if window is not None and window.since is not None:
-        statement = statement.where(at >= window.since)
-    if window is not None and window.until is not None:
-        statement = statement.where(at < window.until)
-    if page.after is not None:
-        statement = statement.where(tuple_(at, seq) < tuple_(page.after.at, page.after.seq))
-    rows = session.scalars(statement.order_by(at.desc(), seq.desc()).limit(page.limit + 1)).all()
+    statement = _newest_first(statement, at=at, seq=seq, after=page.after, window=window)
+    rows = session.scalars(statement.limit(page.limit + 1)).all()
     if len(rows) <= page.limit:
         return rows, None
     last: Any = rows[page.limit - 1]
     next_position = Position(getattr(last, at.key), getattr(last, seq.key))
     return rows[: page.limit], next_position.encode()
+
+
+def keyset_chunks(
+    session: Session,
+    statement: Select[Any],
+    *,
+    at: QueryableAttribute[datetime],
+    seq: QueryableAttribute[int],
+    after: Position | None,
+    window: TimeWindow | None,
+    size: int,
+) -> Generator[Sequence[Row[Any]], None, None]:
+    """Every row of `statement` after `after`, newest first, in chunks of at most `size` rows:
+    one query per chunk, each starting where the previous one ended (never OFFSET). The rows
+    and their order are those of walking every page with `keyset_page`.
+
+    `statement` selects columns (Core rows, not ORM objects) including `at` and `seq`; the
+    session's transaction is the caller's, so every chunk reads from the same snapshot when
+    the caller keeps one transaction open."""
+    position = after
+    while True:
+        chunk = session.execute(
+            _newest_first(statement, at=at, seq=seq, after=position, window=window).limit(size)
+        ).all()
+        if chunk:
+            yield chunk
+        if len(chunk) < size:
+            return
+        last = chunk[-1]
+        position = Position(getattr(last, at.key), getattr(last, seq.key))
+
+
+def _newest_first(
+    statement: Select[M],
+    *,
+    at: QueryableAttribute[datetime],
+    seq: QueryableAttribute[int],
+    after: Position | None,
+    window: TimeWindow | None,
+) -> Select[M]:
+    """`statement` within the window, strictly after `after`, newest first (ties: the later
+    insertion first)."""
+    if window is not None and window.since is not None:
+        statement = statement.where(at >= window.since)
+    if window is not None and window.until is not None:
+        statement = statement.where(at < window.until)
+    if after is not None:
+        statement = statement.where(tuple_(at, seq) < tuple_(after.at, after.seq))
+    return statement.order_by(at.desc(), seq.desc())

@@ -39,6 +39,12 @@ class ConflictProblem(StatusProblem):
     status = 409
 
 
+class NotAcceptableProblem(StatusProblem):
+    type_ = "not-acceptable"
+    title = "Not acceptable"
+    status = 406
+
+
 class PreconditionFailedProblem(StatusProblem):
     type_ = "precondition-failed"
     title = "Precondition failed"

@@ -113,6 +113,19 @@ class Settings(BaseSettings):
         "a request), bursts of up to twice the limit across a window boundary; moving-window: "
         "exact over any window, about 10 us a request.",
     )
+    export_chunk_rows: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Rows a streamed history export reads per query (and writes per chunk).",
+    )
+    export_max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Streamed exports one worker process runs at once; each holds a pooled "
+        "connection while it streams. Beyond it: 503 with Retry-After.",
+    )
 
     readings_group_commit: bool = Field(
         default=True,

@@ -1,12 +1,18 @@
 """Queries on `pattern_entropy_history`."""
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
 from app.models import PatternEntropySnapshot
+
+
+def history_rows() -> Select[Any]:
+    """The history's rows as Core rows (every column), for exports; unordered."""
+    return select(PatternEntropySnapshot.__table__)
 
 
 class SnapshotRepository:

@@ -6,6 +6,12 @@ from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
+from app.core.export import (
+    JSON_MEDIA_TYPE,
+    HistoryMediaType,
+    export_response,
+    history_responses,
+)
 from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
 from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
@@ -58,10 +64,25 @@ def record_pattern_entropy_snapshot(
     return PatternEntropySnapshot.model_validate(snapshot)
 
 
-@router.get("/history", summary="Diversity snapshots, newest first")
+@router.get(
+    "/history",
+    summary="Diversity snapshots, newest first",
+    response_model=PatternEntropySnapshotPage,
+    responses=history_responses("pattern-entropy-history", PatternEntropySnapshot),
+)
 def list_pattern_entropy_history(
-    session: DbSession, page: PageParams, window: TimeWindowParams
-) -> PatternEntropySnapshotPage:
+    session: DbSession,
+    request: Request,
+    response: Response,
+    media_type: HistoryMediaType,
+    page: PageParams,
+    window: TimeWindowParams,
+) -> PatternEntropySnapshotPage | Response:
+    """A page of diversity snapshots, newest first. With `Accept: text/csv` or
+    `application/x-ndjson`: every matching snapshot from `cursor` on, streamed (`limit` aside)."""
+    if media_type != JSON_MEDIA_TYPE:
+        return export_response(request, media_type, service.snapshot_export(page.after, window))
+    response.headers["Vary"] = "Accept"
     snapshots, next_cursor = service.snapshot_history(session, page, window)
     return PatternEntropySnapshotPage(
         items=[PatternEntropySnapshot.model_validate(s) for s in snapshots],

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from app.core.clock import Clock
-from app.core.pagination import PageRequest, TimeWindow
+from app.core.export import ExportQuery
+from app.core.pagination import PageRequest, Position, TimeWindow
 from app.core.problems import NotFoundProblem
 from app.core.telemetry import tally_of
-from app.entropy.repository import SnapshotRepository
+from app.entropy import schemas
+from app.entropy.repository import SnapshotRepository, history_rows
 from app.entropy.rules import Diversity, diversity
 from app.entropy.schemas import PatternEntropyMetrics
 from app.models import PatternEntropySnapshot
@@ -56,3 +58,16 @@ def snapshot_history(
     session: Session, page: PageRequest, window: TimeWindow
 ) -> tuple[Sequence[PatternEntropySnapshot], str | None]:
     return SnapshotRepository(session).history(page, window)
+
+
+def snapshot_export(after: Position | None, window: TimeWindow) -> ExportQuery:
+    """The snapshots a streamed export of the history covers: every page's, from `after` on."""
+    return ExportQuery(
+        name="pattern-entropy-history",
+        record=schemas.PatternEntropySnapshot,
+        statement=history_rows(),
+        at=PatternEntropySnapshot.calculated_at,
+        seq=PatternEntropySnapshot.seq,
+        after=after,
+        window=window,
+    )

@@ -12,6 +12,14 @@ from app.core.pagination import PageRequest, TimeWindow, keyset_page
 from app.models import EntropyResponse, JobHead
 
 
+def history_rows(job_hash: str | None) -> Select[Any]:
+    """The history's rows as Core rows (every column), for exports; unordered."""
+    statement = select(EntropyResponse.__table__)
+    if job_hash:
+        statement = statement.where(EntropyResponse.job_hash == job_hash)
+    return statement
+
+
 class ResponseRepository:
     def __init__(self, session: Session) -> None:
         self.session = session

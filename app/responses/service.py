@@ -8,16 +8,22 @@ from sqlalchemy.orm import Session
 from app.budget import rules as budget_rules
 from app.budget.chains import BudgetChains, BudgetRow
 from app.core.clock import Clock
+from app.core.export import ExportQuery
 from app.core.locking import lock_jobs, lock_quarantine_revisits
-from app.core.pagination import PageRequest, TimeWindow
+from app.core.pagination import PageRequest, Position, TimeWindow
 from app.core.problems import NotFoundProblem
 from app.entropy.service import current_diversity
 from app.models import EntropyResponse
 from app.patterns.repository import PatternRepository
 from app.responses import rules
 from app.responses.chains import ResponseChains, ResponseRow
-from app.responses.repository import ResponseRepository
-from app.responses.schemas import ResponseConfig, ResponseStatistics, TriggerContext
+from app.responses.repository import ResponseRepository, history_rows
+from app.responses.schemas import (
+    EntropyResponseRecord,
+    ResponseConfig,
+    ResponseStatistics,
+    TriggerContext,
+)
 
 
 def check_response_needed(
@@ -115,6 +121,21 @@ def response_history(
     session: Session, job_hash: str | None, page: PageRequest, window: TimeWindow
 ) -> tuple[Sequence[EntropyResponse], str | None]:
     return ResponseRepository(session).history(job_hash, page, window)
+
+
+def response_export(
+    job_hash: str | None, after: Position | None, window: TimeWindow
+) -> ExportQuery:
+    """The records a streamed export of the history covers: every page's, from `after` on."""
+    return ExportQuery(
+        name="entropy-responses-history",
+        record=EntropyResponseRecord,
+        statement=history_rows(job_hash),
+        at=EntropyResponse.recorded_at,
+        seq=EntropyResponse.seq,
+        after=after,
+        window=window,
+    )
 
 
 def response_statistics(session: Session, job_hash: str | None) -> ResponseStatistics:
