@@ -1,6 +1,7 @@
 """Shared plumbing for the benchmarks: throwaway databases, real uvicorn servers, wrk runs,
 and memory readings from /proc. Run the benchmarks by hand; they are not part of the suite."""
 
+import contextlib
 import os
 import re
 import signal
@@ -77,21 +78,57 @@ class Server:
 
 
 @contextmanager
-def uvicorn(
-    app: str,
-    port: int,
+def serve(
+    arguments: list[str],
+    url: str,
     *,
-    workers: int = 2,
-    env: dict[str, str] | None = None,
-    factory: bool = False,
-    log: Path | None = None,
+    health: str,
+    workers: int,
+    env: dict[str, str] | None,
+    log: Path | None,
 ) -> Iterator[Server]:
-    """uvicorn on the fastest stock stack (uvloop + httptools), no access log."""
+    """Run a server in its own process group; stop it (all its workers) afterwards."""
+    output = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(
+        arguments,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=output,
+        stderr=output,
+        start_new_session=True,
+    )
+    server = Server(url, process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + health, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{arguments} did not start") from None
+                time.sleep(0.2)
+        while len(server.pids()) < workers + 1 and time.monotonic() < deadline:
+            time.sleep(0.1)  # every worker up before measuring
+        time.sleep(0.5)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        if log:
+            output.close()  # type: ignore[union-attr]
+
+
+def bare_app(port: int, workers: int = 2) -> "contextlib.AbstractContextManager[Server]":
+    """The denominator: benchmarks/bare_app.py on uvicorn with uvloop and httptools."""
     arguments = [
         sys.executable,
         "-m",
         "uvicorn",
-        app,
+        "benchmarks.bare_app:app",
         "--host",
         "127.0.0.1",
         "--port",
@@ -106,36 +143,43 @@ def uvicorn(
         "--log-level",
         "warning",
     ]
-    if factory:
-        arguments.append("--factory")
-    output = log.open("wb") if log else subprocess.DEVNULL
-    process = subprocess.Popen(
-        arguments, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=output
+    return serve(
+        arguments, f"http://127.0.0.1:{port}", health="/", workers=workers, env=None, log=None
     )
-    server = Server(f"http://127.0.0.1:{port}", process)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(server.url + ("/healthz" if factory else "/"), timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{app} did not start") from None
-                time.sleep(0.2)
-        # every worker must be up before measuring
-        while len(server.pids()) < workers + 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        yield server
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if log:
-            output.close()  # type: ignore[union-attr]
+
+
+SERVICE_ENV = {"RATE_LIMIT_ENABLED": "false"}
+"""wrk is one caller from one address: the per-caller rate limit would measure itself."""
+
+
+def service(
+    port: int,
+    database_url: str,
+    *,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> "contextlib.AbstractContextManager[Server]":
+    """The service as operators run it: `entropy-budget serve` (uvloop and httptools, JSON
+    logs with the access log, metrics shared by the workers)."""
+    arguments = [
+        str(Path(sys.executable).with_name("entropy-budget")),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    return serve(
+        arguments,
+        f"http://127.0.0.1:{port}",
+        health="/healthz",
+        workers=workers,
+        env={"DATABASE_URL": database_url, **SERVICE_ENV, **(env or {})},
+        log=log,
+    )
 
 
 @dataclass

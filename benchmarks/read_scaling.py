@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.core.db import database_url
 from app.core.orm import table_of, upsert
 from app.models import ExplorationBudget, JobHead, Pattern, PatternApplication
-from benchmarks.harness import ROOT, database, machine, uvicorn, wrk
+from benchmarks.harness import ROOT, database, machine, service, wrk
 
 PATTERNS = 1000
 JOB = "history-job"
@@ -154,28 +154,16 @@ def run(kind: str, seconds: int) -> dict[str, object]:
         add_patterns(engine)
         add_applications(engine, 10_000, rng)
         tip = add_budget_records(engine, 1, 1_000)
-        with uvicorn(
-            "app.main:create_app", 9111, factory=True, env={"DATABASE_URL": url}
-        ) as server:
-            entropy_url = f"{server.url}/v1/pattern-entropy"
-            history_url = f"{server.url}/v1/budget/history?job_hash={JOB}&limit=50"
-            measure(entropy_url, 2)  # warm-up
-            measure(history_url, 2)
-            small = {
-                "entropy": measure(entropy_url, seconds),
-                "history": measure(history_url, seconds),
+        with service(9111, url) as server:
+            urls = {
+                "entropy": f"{server.url}/v1/pattern-entropy",
+                "history": f"{server.url}/v1/budget/history?job_hash={JOB}&limit=50",
             }
+            small = measure_all(urls, seconds)
             add_applications(engine, 990_000, rng)
             add_budget_records(engine, tip + 1, 999_000)
-            if kind == "postgresql":
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.execute(text("VACUUM ANALYZE"))
-            measure(entropy_url, 2)
-            measure(history_url, 2)
-            large = {
-                "entropy": measure(entropy_url, seconds),
-                "history": measure(history_url, seconds),
-            }
+            settle(engine, kind)
+            large = measure_all(urls, seconds)
             report["server_peak_rss_mib"] = server.peak_rss_mib()
         engine.dispose()
     report["pattern_entropy"] = {

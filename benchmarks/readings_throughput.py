@@ -11,75 +11,75 @@ denominator DESIGN.md section 5 asks for; /healthz is reported too, as the issue
 import argparse
 import json
 import statistics
+from collections import Counter
 
 from sqlalchemy import create_engine, select
 
-from app.budget import rules
 from app.core.db import database_url
 from app.models import EntropyResponse, ExplorationBudget
-from benchmarks.harness import ROOT, WrkResult, database, machine, uvicorn, wrk
+from benchmarks.harness import (
+    ROOT,
+    SERVICE_ENV,
+    WrkResult,
+    bare_app,
+    database,
+    machine,
+    service,
+    wrk,
+)
+from tests.support import check_budget_chain
 
 SCRIPT = ROOT / "benchmarks" / "readings.lua"
 
 
 def check_chains(url: str, accepted_readings: int, in_flight_at_cutoff: int) -> dict[str, int]:
-    """Every job's chain is unbroken, every record follows from its predecessor, and every
-    acknowledged reading is stored (wrk stops counting the requests still in flight when a
-    run ends, though the server completes them: at most one per connection per run)."""
+    """Every job's chain is unbroken and every record follows from its predecessor
+    (tests.support.check_budget_chain), every job had at most one response (the cooldown
+    outlasts the run), and every acknowledged reading is stored: wrk stops counting the
+    requests still in flight when a run ends, though the server completes them, so up to one
+    more per connection per run may be stored."""
     engine = create_engine(database_url(url))
     with engine.connect() as connection:
-        records = connection.execute(
-            select(ExplorationBudget).order_by(
-                ExplorationBudget.job_hash, ExplorationBudget.job_seq
-            )
-        ).all()
-        responses = connection.execute(select(EntropyResponse.job_hash)).scalars().all()
+        jobs = connection.execute(select(ExplorationBudget.job_hash).distinct()).scalars().all()
+        responses = Counter(connection.execute(select(EntropyResponse.job_hash)).scalars())
+    records = [record for job in jobs for record in check_budget_chain(engine, job)]
     engine.dispose()
-    adjustments = 0
-    previous = None
-    for record in records:
-        first = previous is None or previous.job_hash != record.job_hash
-        expected_seq = 1 if first else previous.job_seq + 1
-        assert record.job_seq == expected_seq, f"broken chain at {record.job_hash}#{record.job_seq}"
-        current = None if first else previous.budget_value
-        if record.adjustment_reason and record.adjustment_reason.startswith("Entropy response"):
-            decision = rules.boost_for_response(
-                current, 0.10, record.entropy_at_time, 0.3, rules.Bounds()
-            )
-        else:
-            adjustments += 1
-            decision = rules.adjust_for_entropy(
-                current, record.entropy_at_time, rules.AdjustmentPolicy()
-            )
-        assert (record.budget_value, record.adjustment_type) == (
-            decision.budget_value,
-            decision.adjustment_type,
-        ), f"{record.job_hash}#{record.job_seq} does not follow from its predecessor"
-        previous = record
+    adjustments = sum(
+        1 for r in records if not (r.adjustment_reason or "").startswith("Entropy response")
+    )
     assert accepted_readings <= adjustments <= accepted_readings + in_flight_at_cutoff, (
         adjustments,
         accepted_readings,
     )
-    per_job = {job: responses.count(job) for job in set(responses)}
-    assert all(count == 1 for count in per_job.values()), "more than one response per cooldown"
-    return {"records": len(records), "adjustments": adjustments, "responses": len(responses)}
+    assert all(count == 1 for count in responses.values()), "two responses in one cooldown"
+    return {
+        "records": len(records),
+        "adjustments": adjustments,
+        "responses": sum(responses.values()),
+    }
 
 
-def run(kind: str, seconds: int, rounds: int, connections: int, jobs: int) -> dict[str, object]:
+def run(
+    kind: str,
+    *,
+    seconds: int,
+    rounds: int,
+    connections: int,
+    jobs: int,
+    extra_env: dict[str, str],
+) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"bare": [], "healthz": [], "readings": []}
     accepted_readings = 0
     load = {"JOBS": str(jobs)}
     with database(kind) as url:
         with (
-            uvicorn("benchmarks.bare_app:app", 9101) as bare,
-            uvicorn(
-                "app.main:create_app", 9102, factory=True, env={"DATABASE_URL": url}
-            ) as service,
+            bare_app(9101) as bare,
+            service(9102, url, env=extra_env) as served,
         ):
             targets = {
                 "bare": (bare.url + "/", None),
-                "healthz": (service.url + "/healthz", None),
-                "readings": (service.url, SCRIPT),
+                "healthz": (served.url + "/healthz", None),
+                "readings": (served.url, SCRIPT),
             }
             for round_number in range(rounds + 1):  # round 0 warms up and is not reported
                 for name, (target, script) in targets.items():
@@ -94,7 +94,7 @@ def run(kind: str, seconds: int, rounds: int, connections: int, jobs: int) -> di
                         accepted_readings += result.requests - result.non_2xx
                     if round_number:
                         results[name].append(result)
-            peak_rss = service.peak_rss_mib()
+            peak_rss = served.peak_rss_mib()
         chains = check_chains(url, accepted_readings, connections * (rounds + 1))
 
     def summary(name: str) -> dict[str, float]:
@@ -130,13 +130,28 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=100)
-    arguments = parser.parse_args()
-    report = run(
-        arguments.db, arguments.seconds, arguments.rounds, arguments.connections, arguments.jobs
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the service, e.g. ACCESS_LOG=false (repeatable)",
     )
+    arguments = parser.parse_args()
+    extra_env = dict(pair.split("=", 1) for pair in arguments.env)
+    report = run(
+        arguments.db,
+        seconds=arguments.seconds,
+        rounds=arguments.rounds,
+        connections=arguments.connections,
+        jobs=arguments.jobs,
+        extra_env=extra_env,
+    )
+    report["service_env"] = {**SERVICE_ENV, **extra_env}
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / f"readings-{arguments.db}.json").write_text(json.dumps(report, indent=2))
+    suffix = "".join(f"-{pair}" for pair in arguments.env).replace("=", "_").lower()
+    (out / f"readings-{arguments.db}{suffix}.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
 

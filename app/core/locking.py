@@ -29,11 +29,18 @@ def lock_jobs(session: Session, job_hashes: Iterable[str]) -> None:
     if connection.dialect.name != "postgresql":
         _require_write_transaction(session)
         return
-    for job_hash in sorted(set(job_hashes)):
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(CAST(:key AS bigint))"),
-            {"key": job_lock_key(job_hash)},
-        )
+    keys = [job_lock_key(job_hash) for job_hash in sorted(set(job_hashes))]
+    if not keys:
+        return
+    # One round trip for a whole batch; WITH ORDINALITY keeps the locks taken in job order.
+    connection.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(t.key) FROM "
+            "unnest(CAST(:keys AS bigint[])) WITH ORDINALITY AS t(key, position) "
+            "ORDER BY t.position"
+        ),
+        {"keys": keys},
+    )
 
 
 def lock_quarantine_revisits(session: Session) -> None:
