@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from app.budget import rules
 from app.core.pagination import Page
@@ -20,24 +21,21 @@ def check_bounds(floor: float, ceiling: float) -> None:
         raise ValueError(f"floor ({floor}) must not exceed ceiling ({ceiling})")
 
 
+BUDGET_RECORD_EXAMPLE: JsonDict = {
+    "id": "0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11",
+    "job_hash": "job-42",
+    "recorded_at": "2026-03-01T12:00:05.123456Z",
+    "budget_value": 0.25,
+    "entropy_at_time": 0.2,
+    "adjustment_type": "boost",
+    "adjustment_reason": "Entropy 0.200 < threshold 0.300",
+}
+
+
 class BudgetRecord(Record):
     """One step of a job's budget chain."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11",
-                    "job_hash": "job-42",
-                    "recorded_at": "2026-03-01T12:00:05.123456Z",
-                    "budget_value": 0.25,
-                    "entropy_at_time": 0.2,
-                    "adjustment_type": "boost",
-                    "adjustment_reason": "Entropy 0.200 < threshold 0.300",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [BUDGET_RECORD_EXAMPLE]})
 
     id: str
     job_hash: str

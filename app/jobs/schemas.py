@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.config import JsonDict
 
-from app.budget.schemas import BudgetRecord, check_bounds
+from app.budget.schemas import BUDGET_RECORD_EXAMPLE, BudgetRecord, check_bounds
 from app.core.pagination import Page
 from app.core.problems import validation_problem_from
 from app.core.schemas import INTEGRAL, Identifier, RequestBody, ShortText, UnitInterval
@@ -50,15 +50,6 @@ POLICY_EXAMPLE: JsonDict = {
         "max_quarantine_revisits": 3,
         "budget_boost_amount": 0.1,
     },
-}
-BUDGET_RECORD_EXAMPLE: JsonDict = {
-    "id": "0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11",
-    "job_hash": "job-42",
-    "recorded_at": "2026-03-01T12:00:05.123456Z",
-    "budget_value": 0.25,
-    "entropy_at_time": 0.2,
-    "adjustment_type": "boost",
-    "adjustment_reason": "Entropy 0.200 < threshold 0.300",
 }
 
 
