@@ -40,6 +40,12 @@ def test_outage_answers_503_quickly_and_the_service_recovers(tmp_path: Path) -> 
                 assert response.headers["content-type"] == "application/problem+json"
                 assert int(response.headers["retry-after"]) > 0
                 assert response.json()["status"] == 503
+            started = time.monotonic()
+            readiness = http.get("/readyz")
+            assert time.monotonic() - started < BOUND_SECONDS
+            assert readiness.status_code == 503
+            assert readiness.headers["content-type"] == "application/problem+json"
+            assert http.get("/healthz").status_code == 200  # the process itself is fine
 
             cluster.start()
             deadline = time.monotonic() + 30
@@ -47,6 +53,7 @@ def test_outage_answers_503_quickly_and_the_service_recovers(tmp_path: Path) -> 
                 assert time.monotonic() < deadline, "the service did not recover"
                 time.sleep(0.5)
             assert http.get("/v1/budget", params={"job_hash": "outage"}).status_code == 200
+            assert http.get("/readyz").status_code == 200
 
 
 def reading(http: httpx.Client) -> httpx.Response:
