@@ -1,6 +1,7 @@
 """Application factory: routers, problem handlers, the database, the offline docs, the
 dashboard, and the operations side (readiness, metrics, logs with request ids)."""
 
+import asyncio
 import logging
 import multiprocessing
 import threading
@@ -17,6 +18,7 @@ from app.alerts.schemas import AlertRule
 from app.budget.router import record_location
 from app.budget.router import router as budget_router
 from app.budget.schemas import AdjustmentType
+from app.core import idempotency
 from app.core.auth import ApiKeyAuth, KeyStore
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
@@ -85,9 +87,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         metrics.worker_started()
         if writer is not None:
             writer.start()
+        purger = asyncio.create_task(
+            purge_expired_keys_periodically(
+                database, clock, settings.idempotency_purge_interval_seconds
+            )
+        )
         try:
             yield
         finally:
+            purger.cancel()
             if writer is not None:
                 await run_in_threadpool(writer.stop)
             await run_in_threadpool(keys.flush_uses)
@@ -162,6 +170,24 @@ def _configure_logging(settings: Settings) -> None:
     configure_structlog()
     if not logging_is_configured():
         configure_logging(settings.log_level, settings.log_format)
+
+
+async def purge_expired_keys_periodically(
+    database: Database, clock: Clock, interval_seconds: float
+) -> None:
+    """Each worker deletes the Idempotency-Keys past their TTL every interval."""
+
+    def purge() -> None:
+        with database.session(write=True) as session:
+            idempotency.purge_expired(session, clock())
+            session.commit()
+
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await run_in_threadpool(purge)
+        except Exception:  # the database may be away; the next round tries again
+            logger.warning("purging expired idempotency keys failed", exc_info=True)
 
 
 async def _replay(_request: Request, exc: Exception) -> Response:

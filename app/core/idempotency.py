@@ -146,9 +146,10 @@ def release(session: Session, claim: Claim) -> None:
     )
 
 
-def purge_expired(session: Session, now: datetime) -> int:
-    result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
-    return int(getattr(result, "rowcount", 0) or 0)
+def purge_expired(session: Session, now: datetime) -> None:
+    """Delete the keys past their TTL (a key is also dropped when reused after expiry, but one
+    never reused would otherwise stay for ever)."""
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
 
 
 def _insert_claim(

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         "(one series per job: turn off when jobs are counted in the tens of thousands).",
     )
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    idempotency_purge_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="How often each worker deletes the Idempotency-Keys past their TTL.",
+    )
 
     api_keys: str = Field(
         default="",

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -261,6 +262,24 @@ def test_a_key_expires_after_the_ttl_and_the_same_request_then_runs_again(
     with engine.connect() as connection:
         created_at = connection.execute(select(IdempotencyKey.created_at)).scalars().all()
     assert created_at == [clock.now]
+
+
+def test_each_worker_purges_keys_past_their_ttl_even_if_never_reused(
+    make_client: ClientFactory, clock: ManualClock, engine: Engine
+) -> None:
+    with make_client(idempotency_ttl_seconds=60, idempotency_purge_interval_seconds=0.2) as client:
+        created(post(client, READING.path, READING.body, key="old"))
+        clock.advance(61)
+        created(post(client, READING.path, {"entropy": 0.9}, key="fresh"))
+        records = count_rows(engine, "exploration_budget")
+        deadline = time.monotonic() + 10
+        while count_rows(engine, "idempotency_keys") != 1:
+            assert time.monotonic() < deadline, "the expired key was never purged"
+            time.sleep(0.1)
+
+    with engine.connect() as connection:
+        assert connection.execute(select(IdempotencyKey.key)).scalars().all() == ["fresh"]
+    assert count_rows(engine, "exploration_budget") == records  # purging touches no record
 
 
 @pytest.fixture
