@@ -188,11 +188,12 @@ class IdempotencyKey(Base):
 
 
 class JobHead(Base):
-    """Where each job's chains end, maintained in the transaction that extends them.
+    """Where each job's chains end, maintained in the transaction that extends them; the row
+    is also the job's lock (`app.core.locking`).
 
     "Most recent" by (time, insertion order) is, by construction, the record with the highest
-    job_seq; keeping it here makes a batch's tip lookup one primary-key query, however long
-    the history, and lists jobs without scanning every budget record.
+    job_seq; keeping it here makes a batch's tip lookup part of its lock statement, however
+    long the history, and lists jobs without scanning every budget record.
     """
 
     __tablename__ = "job_heads"
@@ -202,6 +203,9 @@ class JobHead(Base):
     budget_value: Mapped[float | None] = mapped_column(Double)
     budget_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    policy_version: Mapped[int | None] = mapped_column(Integer)
+    """The version of the job's own policy (None: the server defaults), so that the statement
+    locking a batch's jobs also tells which of them need their policy read."""
 
 
 class ApiKey(Base):

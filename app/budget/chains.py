@@ -2,12 +2,12 @@
 
 Every writer of budget records (direct updates, adjustments, responses, readings, one at a
 time or in a batch) appends through this class, so a record always follows its job's true tip:
-`job_seq` one higher, a time never before the tip's. The caller holds the jobs' locks; the new
-records are inserted together by `flush`.
+`job_seq` one higher, a time never before the tip's. It starts from the heads `lock_jobs`
+returned; the new records are inserted together by `flush`.
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TypedDict
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.budget.repository import BudgetRepository, BudgetTip
 from app.budget.rules import BudgetDecision
+from app.core.locking import LockedHead
 from app.core.telemetry import tally_of
 
 
@@ -30,9 +31,11 @@ class BudgetRow(TypedDict):
 
 
 class BudgetChains:
-    def __init__(self, session: Session, job_hashes: Iterable[str]) -> None:
+    def __init__(self, session: Session, heads: Mapping[str, LockedHead]) -> None:
         self._repository = BudgetRepository(session)
-        self._tips: dict[str, BudgetTip | None] = self._repository.tips(job_hashes)
+        self._tips: dict[str, BudgetTip | None] = {
+            job_hash: _tip_of(head) for job_hash, head in heads.items()
+        }
         self._pending: list[BudgetRow] = []
         self._moved: dict[str, BudgetTip] = {}
 
@@ -70,8 +73,7 @@ class BudgetChains:
         """Insert the appended records, in the order they were appended, move the tips, and
         count them (published when the transaction commits)."""
         if self._pending:
-            self._repository.insert(self._pending)
-            self._repository.save_tips(self._moved)
+            self._repository.append(self._pending, self._moved)
             tally = tally_of(self._repository.session)
             if tally is not None:
                 for record in self._pending:
@@ -79,3 +81,12 @@ class BudgetChains:
                     tally.budgets[record["job_hash"]] = record["budget_value"]
             self._pending = []
             self._moved = {}
+
+
+def _tip_of(head: LockedHead) -> BudgetTip | None:
+    # The three budget columns are written together (save_tips), never one alone.
+    if head.budget_job_seq is None or head.budget_value is None:
+        return None
+    if head.budget_recorded_at is None:
+        return None
+    return BudgetTip(head.budget_job_seq, head.budget_value, head.budget_recorded_at)

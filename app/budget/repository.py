@@ -1,11 +1,11 @@
 """Queries on `exploration_budget`."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, insert, select
+from sqlalchemy import ColumnElement, Select, case, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.core.orm import table_of, upsert
@@ -20,6 +20,32 @@ class BudgetTip:
     job_seq: int
     budget_value: float
     recorded_at: datetime
+
+
+_COLUMNS = {
+    "id": "text",
+    "job_hash": "text",
+    "job_seq": "integer",
+    "recorded_at": "timestamptz",
+    "budget_value": "float8",
+    "entropy_at_time": "float8",
+    "adjustment_type": "text",
+    "adjustment_reason": "text",
+}
+_APPEND_ON_POSTGRESQL = text(
+    "WITH inserted AS ("
+    f"INSERT INTO exploration_budget ({', '.join(_COLUMNS)}) "
+    f"SELECT {', '.join(_COLUMNS)} FROM unnest("
+    + ", ".join(f"CAST(:{column} AS {kind}[])" for column, kind in _COLUMNS.items())
+    + f") WITH ORDINALITY AS r({', '.join(_COLUMNS)}, position) ORDER BY r.position) "
+    "UPDATE job_heads SET budget_job_seq = t.job_seq, budget_value = t.budget_value, "
+    "budget_recorded_at = t.recorded_at "
+    "FROM unnest(CAST(:tip_job_hash AS text[]), CAST(:tip_job_seq AS integer[]), "
+    "CAST(:tip_budget_value AS float8[]), CAST(:tip_recorded_at AS timestamptz[])) "
+    "AS t(job_hash, job_seq, budget_value, recorded_at) "
+    "WHERE job_heads.job_hash = t.job_hash"
+)
+"""Insert records in the order given (their `seq` follows it) and move the heads, at once."""
 
 
 def history_rows(job_hash: str | None) -> Select[Any]:
@@ -52,25 +78,25 @@ class BudgetRepository:
             select(ExplorationBudget).where(ExplorationBudget.id == record_id)
         ).first()
 
-    def tips(self, job_hashes: Iterable[str]) -> dict[str, BudgetTip | None]:
-        """The tip of each job's chain (None: no record yet), from `job_heads`."""
-        wanted = list(job_hashes)
-        rows = self.session.execute(
-            select(
-                JobHead.job_hash,
-                JobHead.budget_job_seq,
-                JobHead.budget_value,
-                JobHead.budget_recorded_at,
-            ).where(JobHead.job_hash.in_(wanted))
-        )
-        tips: dict[str, BudgetTip | None] = dict.fromkeys(wanted)
-        for job_hash, job_seq, budget_value, recorded_at in rows:
-            # The three budget columns are written together (save_tips), never one alone.
-            if job_seq is not None and budget_value is not None and recorded_at is not None:
-                tips[job_hash] = BudgetTip(job_seq, budget_value, recorded_at)
-        return tips
+    def append(self, records: Sequence[Mapping[str, Any]], tips: Mapping[str, BudgetTip]) -> None:
+        """Insert the records, in order, and move the (locked) jobs' heads to their new tips.
 
-    def save_tips(self, tips: Mapping[str, BudgetTip]) -> None:
+        On PostgreSQL this is one statement with one array per column: an executemany costs
+        SQLAlchemy and psycopg per-row work, and the upsert a second round trip, all while
+        the jobs are locked."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                _APPEND_ON_POSTGRESQL,
+                {
+                    **{column: [record[column] for record in records] for column in _COLUMNS},
+                    "tip_job_hash": list(tips),
+                    "tip_job_seq": [tip.job_seq for tip in tips.values()],
+                    "tip_budget_value": [tip.budget_value for tip in tips.values()],
+                    "tip_recorded_at": [tip.recorded_at for tip in tips.values()],
+                },
+            )
+            return
+        self.session.execute(insert(table_of(ExplorationBudget)), list(records))
         upsert(
             self.session,
             table_of(JobHead),
@@ -86,9 +112,6 @@ class BudgetRepository:
             key=["job_hash"],
             update=["budget_job_seq", "budget_value", "budget_recorded_at"],
         )
-
-    def insert(self, records: Sequence[Mapping[str, Any]]) -> None:
-        self.session.execute(insert(table_of(ExplorationBudget)), list(records))
 
     def history(
         self, job_hash: str | None, page: PageRequest, window: TimeWindow

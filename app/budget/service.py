@@ -22,8 +22,7 @@ from app.models import ExplorationBudget
 
 
 def set_budget(session: Session, clock: Clock, body: BudgetUpdate) -> BudgetRow:
-    lock_jobs(session, [body.job_hash])
-    chains = BudgetChains(session, [body.job_hash])
+    chains = BudgetChains(session, lock_jobs(session, [body.job_hash]))
     record = chains.append(
         body.job_hash,
         rules.enforce_bounds(
@@ -37,8 +36,7 @@ def set_budget(session: Session, clock: Clock, body: BudgetUpdate) -> BudgetRow:
 
 
 def adjust_budget(session: Session, clock: Clock, body: BudgetAdjustmentRequest) -> BudgetRow:
-    lock_jobs(session, [body.job_hash])
-    chains = BudgetChains(session, [body.job_hash])
+    chains = BudgetChains(session, lock_jobs(session, [body.job_hash]))
     record = chains.append(
         body.job_hash,
         rules.adjust_for_entropy(chains.current(body.job_hash), body.current_entropy, body.policy),

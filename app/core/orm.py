@@ -53,6 +53,13 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+def dialect_insert(session: Session, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with the session's dialect's ON CONFLICT clauses."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def upsert(
     session: Session,
     table: Table,
@@ -62,11 +69,7 @@ def upsert(
     update: Sequence[str],
 ) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE SET update..., for many rows at once."""
-    statement: sqlite.Insert | postgresql.Insert
-    if session.get_bind().dialect.name == "postgresql":
-        statement = postgresql.insert(table)
-    else:
-        statement = sqlite.insert(table)
+    statement = dialect_insert(session, table)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=list(key),

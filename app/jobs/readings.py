@@ -6,7 +6,7 @@ runs its automatic entropy response.
 readings of a job are applied in order on its chains, under its lock, in one transaction.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.budget import rules as budget_rules
 from app.budget.chains import BudgetChains
 from app.core.clock import Clock
-from app.core.locking import lock_jobs
+from app.core.locking import LockedHead, lock_jobs
 from app.core.problems import ValidationProblem, field_error, validation_problem
 from app.core.settings import Settings
 from app.core.telemetry import tally_of
@@ -48,9 +48,9 @@ def apply_readings(
     """Apply readings in order; a reading that cannot be applied gets its 422 and writes
     nothing, without failing the others."""
     jobs = sorted({reading.job_hash for reading in readings})
-    lock_jobs(session, jobs)
-    batch = _Batch(session, jobs, now=clock())
-    policies = PolicyRepository(session).effective(jobs, rules.default_policy(settings))
+    heads = lock_jobs(session, jobs)
+    batch = _Batch(session, heads, now=clock())
+    policies = PolicyRepository(session).effective(heads, rules.default_policy(settings))
     diversity: float | ValidationProblem | None = None
 
     outcomes: list[ReadingResult | ValidationProblem] = []
@@ -79,10 +79,10 @@ def apply_readings(
 class _Batch:
     """The chains of the batch's (locked) jobs, and the time stamped on every new record."""
 
-    def __init__(self, session: Session, jobs: list[str], *, now: datetime) -> None:
+    def __init__(self, session: Session, heads: Mapping[str, LockedHead], *, now: datetime) -> None:
         self.session = session
-        self.budgets = BudgetChains(session, jobs)
-        self.responses = ResponseChains(session, jobs)
+        self.budgets = BudgetChains(session, heads)
+        self.responses = ResponseChains(session, heads)
         self.now = now
 
     def apply(self, job_hash: str, entropy: float, policy: Policy) -> ReadingResult:

@@ -1,11 +1,12 @@
 """Queries across jobs, and on `job_policies`."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.core.locking import LockedHead
 from app.core.pagination import PageRequest, keyset_page
 from app.jobs.schemas import Policy
 from app.models import ExplorationBudget, JobHead, JobPolicy
@@ -39,17 +40,34 @@ class PolicyRepository:
     def get(self, job_hash: str) -> JobPolicy | None:
         return self.session.get(JobPolicy, job_hash)
 
-    def effective(self, job_hashes: list[str], defaults: Policy) -> dict[str, Policy]:
-        """Each job's own policy, or the defaults for jobs without one."""
-        rows = self.session.scalars(select(JobPolicy).where(JobPolicy.job_hash.in_(job_hashes)))
-        policies = dict.fromkeys(job_hashes, defaults)
-        policies.update({row.job_hash: policy_of(row) for row in rows})
+    def effective(self, heads: Mapping[str, LockedHead], defaults: Policy) -> dict[str, Policy]:
+        """Each locked job's own policy, or the defaults. Read only for the jobs whose head has
+        a policy version or no budget yet: a policy set before migration 0005 on a job without
+        records has no version on a head, so its first lock stamps it."""
+        policies = dict.fromkeys(heads, defaults)
+        own = [
+            job_hash
+            for job_hash, head in heads.items()
+            if head.policy_version is not None or head.budget_job_seq is None
+        ]
+        if own:
+            rows = self.session.scalars(select(JobPolicy).where(JobPolicy.job_hash.in_(own)))
+            for row in rows:
+                policies[row.job_hash] = policy_of(row)
+                if heads[row.job_hash].policy_version != row.version:
+                    self._stamp_head(row.job_hash, row.version)
         return policies
+
+    def _stamp_head(self, job_hash: str, version: int) -> None:
+        self.session.execute(
+            update(JobHead).where(JobHead.job_hash == job_hash).values(policy_version=version)
+        )
 
     def save(
         self, job_hash: str, policy: Policy, *, previous: JobPolicy | None, now: datetime
     ) -> JobPolicy:
-        """Replace the job's policy; the caller holds the job's lock."""
+        """Replace the job's policy and record its version on the job's head; the caller holds
+        the job's lock (so the head exists)."""
         row = previous or JobPolicy(job_hash=job_hash, version=0)
         row.version += 1
         row.updated_at = now
@@ -59,6 +77,7 @@ class PolicyRepository:
             setattr(row, f"response_{name}", value)
         self.session.add(row)
         self.session.flush()
+        self._stamp_head(job_hash, row.version)
         return row
 
 

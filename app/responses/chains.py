@@ -1,13 +1,15 @@
 """The entropy-response chains of some jobs inside one transaction: when each last responded,
-and the responses recorded since (inserted together by `flush`). The caller holds the locks."""
+and the responses recorded since (inserted together by `flush`). It starts from the heads
+`lock_jobs` returned."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TypedDict
 
 from sqlalchemy.orm import Session
 
+from app.core.locking import LockedHead
 from app.core.telemetry import tally_of
 from app.responses.repository import ResponseRepository
 
@@ -25,9 +27,11 @@ class ResponseRow(TypedDict):
 
 
 class ResponseChains:
-    def __init__(self, session: Session, job_hashes: Iterable[str]) -> None:
+    def __init__(self, session: Session, heads: Mapping[str, LockedHead]) -> None:
         self._repository = ResponseRepository(session)
-        self._last: dict[str, datetime | None] = self._repository.last_times(job_hashes)
+        self._last: dict[str, datetime | None] = {
+            job_hash: head.last_response_at for job_hash, head in heads.items()
+        }
         self._pending: list[ResponseRow] = []
         self._moved: dict[str, datetime] = {}
 

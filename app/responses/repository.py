@@ -1,6 +1,6 @@
 """Queries on `entropy_responses`."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,16 +35,6 @@ class ResponseRepository:
             EntropyResponse.recorded_at.desc(), EntropyResponse.seq.desc()
         )
         return self.session.scalars(statement.limit(1)).first()
-
-    def last_times(self, job_hashes: Iterable[str]) -> dict[str, datetime | None]:
-        """When each job's most recent response was recorded (None: never), from `job_heads`."""
-        wanted = list(job_hashes)
-        times: dict[str, datetime | None] = dict.fromkeys(wanted)
-        rows = self.session.execute(
-            select(JobHead.job_hash, JobHead.last_response_at).where(JobHead.job_hash.in_(wanted))
-        )
-        times.update({job_hash: last for job_hash, last in rows})  # noqa: C416 (rows, not pairs)
-        return times
 
     def save_last_times(self, times: Mapping[str, datetime]) -> None:
         upsert(

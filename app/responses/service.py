@@ -91,9 +91,9 @@ def trigger_response(
     session: Session, clock: Clock, trigger: TriggerContext, config: ResponseConfig
 ) -> ResponseRow:
     """An explicit response; it does not consult the cooldown (that is the check's job)."""
-    lock_jobs(session, [trigger.job_hash])
-    budgets = BudgetChains(session, [trigger.job_hash])
-    responses = ResponseChains(session, [trigger.job_hash])
+    heads = lock_jobs(session, [trigger.job_hash])
+    budgets = BudgetChains(session, heads)
+    responses = ResponseChains(session, heads)
     response, _boost = respond(
         session, budgets, responses, trigger=trigger, config=config, now=clock()
     )

@@ -238,6 +238,10 @@ def rows_at_0002() -> Rows:
             "response_budget_boost_amount": 0.1,
         }
     ]
+    # A job whose policy was set before its first reading: a policy without any records.
+    rows["job_policies"].append(
+        rows["job_policies"][0] | {"job_hash": "job-policy-only", "version": 1, "floor": 0.1}
+    )
     rows["idempotency_keys"] = [
         {
             "caller": "write:3f2a",
@@ -325,10 +329,21 @@ def rows_at_0004() -> Rows:
     return rows
 
 
+def rows_at_0005() -> Rows:
+    """0004's rows with each head's policy version (the policy-only job still has no head)."""
+    rows = rows_at_0004()
+    versions = {policy["job_hash"]: policy["version"] for policy in rows["job_policies"]}
+    rows["job_heads"] = [
+        head | {"policy_version": versions.get(head["job_hash"])} for head in rows["job_heads"]
+    ]
+    return rows
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
     "0003": rows_at_0003,
     "0004": rows_at_0004,
+    "0005": rows_at_0005,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

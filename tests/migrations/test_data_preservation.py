@@ -94,9 +94,22 @@ def _check_0003_backfill(before: Snapshot, after: Snapshot) -> None:
         assert {k: heads[job_hash][k] for k in head} == head, job_hash
 
 
+def _check_0005_backfill(before: Snapshot, after: Snapshot) -> None:
+    """0005 gives each head the version of its job's policy (None without one); a job with a
+    policy but no head still has none (the readings read its policy with its first lock)."""
+    versions = {row["job_hash"]: row["version"] for row in before["job_policies"].values()}
+    heads = {row["job_hash"]: row["policy_version"] for row in after["job_heads"].values()}
+    assert heads == {job_hash: versions.get(job_hash) for job_hash in heads}
+    # The rows cover the cases: a head with a policy, heads without, a policy without a head.
+    assert set(heads.values()) - {None}
+    assert None in heads.values()
+    assert set(versions) - set(heads)
+
+
 AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
     "0002": _check_0002_backfill,
     "0003": _check_0003_backfill,
+    "0005": _check_0005_backfill,
 }
 """What a step's upgrade must have made of the rows (backfills), by revision."""
 

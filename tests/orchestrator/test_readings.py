@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, select
 
+from app.models import JobHead
 from tests.orchestrator.helpers import (
     DEFAULT_POLICY,
     JOB,
@@ -146,6 +147,35 @@ def test_readings_use_the_numbers_of_the_jobs_stored_policy(client: TestClient) 
     assert_budget(
         healthy["adjustment"], 0.225, "decay", "Entropy 0.500 >= threshold, decaying", entropy=0.5
     )
+
+
+def test_a_policy_put_between_readings_applies_from_the_next_reading(client: TestClient) -> None:
+    read(client, 0.5)
+    store_policy(client, {"decay_rate": 0.5})
+    halved = read(client, 0.5)
+    store_policy(client, {"decay_rate": 0.8})
+    then = read(client, 0.5)
+
+    assert halved["adjustment"]["budget_value"] == pytest.approx(0.075)
+    assert then["adjustment"]["budget_value"] == pytest.approx(0.06)
+
+
+def test_a_policy_set_before_its_job_had_a_head_applies_and_is_stamped_on_it(
+    client: TestClient, engine: Engine
+) -> None:
+    """A policy stored before migration 0005 on a job without records has no head carrying
+    its version: the first reading must still find it, and stamp it for the next ones."""
+    store_policy(client, {"initial_budget": 0.2, "decay_rate": 0.5})
+    with engine.begin() as connection:
+        connection.execute(delete(JobHead))
+
+    first = read(client, 0.5)
+    second = read(client, 0.5)
+
+    assert first["adjustment"]["budget_value"] == pytest.approx(0.2)
+    assert second["adjustment"]["budget_value"] == pytest.approx(0.1)
+    with engine.connect() as connection:
+        assert connection.execute(select(JobHead.policy_version)).scalars().all() == [1]
 
 
 def test_the_adjustment_and_the_check_use_their_own_thresholds(client: TestClient) -> None:
