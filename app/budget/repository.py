@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from app.core.orm import table_of, upsert
+from app.core.orm import json_parameter, table_of, upsert
 from app.core.pagination import PageRequest, TimeWindow, keyset_page
 from app.models import ExplorationBudget, JobHead
 
@@ -22,28 +22,21 @@ class BudgetTip:
     recorded_at: datetime
 
 
-_COLUMNS = {
-    "id": "text",
-    "job_hash": "text",
-    "job_seq": "integer",
-    "recorded_at": "timestamptz",
-    "budget_value": "float8",
-    "entropy_at_time": "float8",
-    "adjustment_type": "text",
-    "adjustment_reason": "text",
-}
 _APPEND_ON_POSTGRESQL = text(
     "WITH inserted AS ("
-    f"INSERT INTO exploration_budget ({', '.join(_COLUMNS)}) "
-    f"SELECT {', '.join(_COLUMNS)} FROM unnest("
-    + ", ".join(f"CAST(:{column} AS {kind}[])" for column, kind in _COLUMNS.items())
-    + f") WITH ORDINALITY AS r({', '.join(_COLUMNS)}, position) ORDER BY r.position) "
-    "UPDATE job_heads SET budget_job_seq = t.job_seq, budget_value = t.budget_value, "
-    "budget_recorded_at = t.recorded_at "
-    "FROM unnest(CAST(:tip_job_hash AS text[]), CAST(:tip_job_seq AS integer[]), "
-    "CAST(:tip_budget_value AS float8[]), CAST(:tip_recorded_at AS timestamptz[])) "
-    "AS t(job_hash, job_seq, budget_value, recorded_at) "
-    "WHERE job_heads.job_hash = t.job_hash"
+    "INSERT INTO exploration_budget (id, job_hash, job_seq, recorded_at, budget_value, "
+    "entropy_at_time, adjustment_type, adjustment_reason) "
+    "SELECT r.row->>'id', r.row->>'job_hash', CAST(r.row->>'job_seq' AS integer), "
+    "CAST(r.row->>'recorded_at' AS timestamptz), CAST(r.row->>'budget_value' AS float8), "
+    "CAST(r.row->>'entropy_at_time' AS float8), r.row->>'adjustment_type', "
+    "r.row->>'adjustment_reason' "
+    "FROM jsonb_array_elements(CAST(:records AS jsonb)) WITH ORDINALITY AS r(row, position) "
+    "ORDER BY r.position) "
+    "UPDATE job_heads SET budget_job_seq = CAST(t.tip->>'job_seq' AS integer), "
+    "budget_value = CAST(t.tip->>'budget_value' AS float8), "
+    "budget_recorded_at = CAST(t.tip->>'recorded_at' AS timestamptz) "
+    "FROM jsonb_array_elements(CAST(:tips AS jsonb)) AS t(tip) "
+    "WHERE job_heads.job_hash = t.tip->>'job_hash'"
 )
 """Insert records in the order given (their `seq` follows it) and move the heads, at once."""
 
@@ -81,18 +74,25 @@ class BudgetRepository:
     def append(self, records: Sequence[Mapping[str, Any]], tips: Mapping[str, BudgetTip]) -> None:
         """Insert the records, in order, and move the (locked) jobs' heads to their new tips.
 
-        On PostgreSQL this is one statement with one array per column: an executemany costs
-        SQLAlchemy and psycopg per-row work, and the upsert a second round trip, all while
-        the jobs are locked."""
+        On PostgreSQL this is one statement with the rows as one JSON parameter: an
+        executemany costs SQLAlchemy and psycopg work per row, and the upsert a second round
+        trip, all while the jobs are locked."""
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(
                 _APPEND_ON_POSTGRESQL,
                 {
-                    **{column: [record[column] for record in records] for column in _COLUMNS},
-                    "tip_job_hash": list(tips),
-                    "tip_job_seq": [tip.job_seq for tip in tips.values()],
-                    "tip_budget_value": [tip.budget_value for tip in tips.values()],
-                    "tip_recorded_at": [tip.recorded_at for tip in tips.values()],
+                    "records": json_parameter(list(records)),
+                    "tips": json_parameter(
+                        [
+                            {
+                                "job_hash": job_hash,
+                                "job_seq": tip.job_seq,
+                                "budget_value": tip.budget_value,
+                                "recorded_at": tip.recorded_at,
+                            }
+                            for job_hash, tip in tips.items()
+                        ]
+                    ),
                 },
             )
             return

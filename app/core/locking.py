@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import TextualSelect, text
 from sqlalchemy.orm import Session
 
 from app.core.db import WRITE_TRANSACTION
-from app.core.orm import dialect_insert, table_of
+from app.core.orm import json_parameter
 from app.models import JobHead
 
 _REVISIT_LOCK_NAMESPACE = 0x45420001
@@ -45,21 +45,37 @@ def lock_jobs(session: Session, job_hashes: Iterable[str]) -> dict[str, LockedHe
     jobs = sorted(set(job_hashes))
     if not jobs:
         return {}
-    heads = table_of(JobHead)
-    upsert = dialect_insert(session, heads).values([{"job_hash": job} for job in jobs])
-    rows = session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[heads.c.job_hash], set_={"job_hash": upsert.excluded.job_hash}
-        ).returning(
-            heads.c.job_hash,
-            heads.c.budget_job_seq,
-            heads.c.budget_value,
-            heads.c.budget_recorded_at,
-            heads.c.last_response_at,
-            heads.c.policy_version,
-        )
-    )
+    statement = _LOCK_HEADS[session.get_bind().dialect.name]
+    rows = session.execute(statement, {"jobs": json_parameter(jobs)})
     return {job_hash: LockedHead(*head) for job_hash, *head in rows}
+
+
+def _lock_heads(jobs_in_order: str) -> TextualSelect:
+    """The locking upsert: the jobs' head rows, in job order, from one JSON parameter (one
+    statement text whatever the batch, so it is compiled and prepared once)."""
+    return text(
+        f"INSERT INTO job_heads (job_hash) {jobs_in_order} "
+        "ON CONFLICT (job_hash) DO UPDATE SET job_hash = excluded.job_hash "
+        "RETURNING job_hash, budget_job_seq, budget_value, budget_recorded_at, "
+        "last_response_at, policy_version"
+    ).columns(
+        JobHead.job_hash,
+        JobHead.budget_job_seq,
+        JobHead.budget_value,
+        JobHead.budget_recorded_at,
+        JobHead.last_response_at,
+        JobHead.policy_version,
+    )
+
+
+_LOCK_HEADS = {
+    "postgresql": _lock_heads(
+        "SELECT j.job_hash FROM jsonb_array_elements_text(CAST(:jobs AS jsonb)) "
+        "WITH ORDINALITY AS j(job_hash, position) ORDER BY j.position"
+    ),
+    # WHERE true: SQLite's parser needs it between INSERT ... SELECT and ON CONFLICT.
+    "sqlite": _lock_heads("SELECT value FROM json_each(:jobs) WHERE true ORDER BY key"),
+}
 
 
 def lock_quarantine_revisits(session: Session) -> None:

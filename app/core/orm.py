@@ -1,5 +1,6 @@
 """ORM base: a naming-convention MetaData and the column types every table shares."""
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -53,11 +54,19 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
-def dialect_insert(session: Session, table: Table) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT with the session's dialect's ON CONFLICT clauses."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+def json_parameter(value: Any) -> str:
+    """A JSON document for a statement parameter that carries many rows at once (datetimes as
+    ISO 8601 UTC). One JSON string is far cheaper for the driver than a parameter per value or
+    an array per column, and the database unpacks it (jsonb_array_elements, json_each)."""
+    return json.dumps(value, default=_iso_utc, allow_nan=False)
+
+
+def _iso_utc(value: object) -> str:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+    return value.astimezone(UTC).isoformat()
 
 
 def upsert(
@@ -69,7 +78,11 @@ def upsert(
     update: Sequence[str],
 ) -> None:
     """INSERT ... ON CONFLICT (key) DO UPDATE SET update..., for many rows at once."""
-    statement = dialect_insert(session, table)
+    statement: sqlite.Insert | postgresql.Insert
+    if session.get_bind().dialect.name == "postgresql":
+        statement = postgresql.insert(table)
+    else:
+        statement = sqlite.insert(table)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=list(key),

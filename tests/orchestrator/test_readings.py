@@ -178,6 +178,23 @@ def test_a_policy_set_before_its_job_had_a_head_applies_and_is_stamped_on_it(
         assert connection.execute(select(JobHead.policy_version)).scalars().all() == [1]
 
 
+def test_every_record_a_reading_answers_with_is_stored_exactly_as_answered(
+    client: TestClient, clock: ManualClock
+) -> None:
+    """Floats that need all 17 digits, microseconds, and a response's boost: what was
+    answered is what the database holds, value for value (the batched insert carries the
+    rows as one JSON document on PostgreSQL)."""
+    clock.advance(0.000123)
+    bodies = [read(client, entropy) for entropy in (0.1 + 0.2, 1 / 3, 0.05, 0.7)]
+
+    answered = [b[k] for b in bodies for k in ("adjustment", "budget") if b[k] is not None]
+    stored = [client.get(f"/v1/budget/records/{record['id']}").json() for record in answered]
+
+    assert stored == answered
+    assert {record["adjustment_type"] for record in stored} >= {"initial", "boost", "decay"}
+    assert any(record["recorded_at"].endswith(".000123Z") for record in stored), stored
+
+
 def test_the_adjustment_and_the_check_use_their_own_thresholds(client: TestClient) -> None:
     store_policy(client, {"entropy_threshold": 0.6, "response": {"threshold": 0.2}})
     read(client, 0.5)
