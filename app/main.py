@@ -6,8 +6,8 @@ import gc
 import logging
 import multiprocessing
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
@@ -85,29 +85,24 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # The objects built so far (modules, the app, its routes and schemas) live as long as
-        # the worker: out of the cyclic collector's reach, its full collections, which walked
-        # them all every few seconds under load, stop stalling the event loop (readings' p99
-        # ~100 -> ~20 ms: benchmarks/readings_throughput.py, README). Undone at shutdown.
-        gc.freeze()
-        metrics.worker_started()
-        if writer is not None:
-            writer.start()
-        purger = asyncio.create_task(
-            purge_expired_keys_periodically(
-                database, clock, settings.idempotency_purge_interval_seconds
-            )
-        )
-        try:
-            yield
-        finally:
-            purger.cancel()
+        with frozen_startup_heap():
+            metrics.worker_started()
             if writer is not None:
-                await run_in_threadpool(writer.stop)
-            await run_in_threadpool(keys.flush_uses)
-            database.dispose()
-            metrics.worker_stopped()
-            gc.unfreeze()
+                writer.start()
+            purger = asyncio.create_task(
+                purge_expired_keys_periodically(
+                    database, clock, settings.idempotency_purge_interval_seconds
+                )
+            )
+            try:
+                yield
+            finally:
+                purger.cancel()
+                if writer is not None:
+                    await run_in_threadpool(writer.stop)
+                await run_in_threadpool(keys.flush_uses)
+                database.dispose()
+                metrics.worker_stopped()
 
     app = FastAPIOffline(
         title="entropy-budget",
@@ -168,6 +163,19 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             MULTIPROC_DIR_ENV,
         )
     return app
+
+
+@contextmanager
+def frozen_startup_heap() -> Iterator[None]:
+    """While a worker serves, the objects it built at startup (modules, the app, its routes and
+    schemas) stay out of the cyclic collector's reach: its full collections walked them all
+    every few seconds under load and stalled the event loop (readings' p99 ~100 -> ~20 ms:
+    benchmarks/readings_throughput.py, README)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -84,7 +84,7 @@ class BudgetChains:
 
 
 def _tip_of(head: LockedHead) -> BudgetTip | None:
-    # The three budget columns are written together (save_tips), never one alone.
+    # The three budget columns are written together (BudgetRepository.append), never alone.
     if head.budget_job_seq is None or head.budget_value is None:
         return None
     if head.budget_recorded_at is None:

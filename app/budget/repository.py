@@ -30,12 +30,12 @@ _APPEND_ON_POSTGRESQL = text(
     "CAST(r.row->>'recorded_at' AS timestamptz), CAST(r.row->>'budget_value' AS float8), "
     "CAST(r.row->>'entropy_at_time' AS float8), r.row->>'adjustment_type', "
     "r.row->>'adjustment_reason' "
-    "FROM jsonb_array_elements(CAST(:records AS jsonb)) WITH ORDINALITY AS r(row, position) "
+    "FROM json_array_elements(CAST(:records AS json)) WITH ORDINALITY AS r(row, position) "
     "ORDER BY r.position) "
     "UPDATE job_heads SET budget_job_seq = CAST(t.tip->>'job_seq' AS integer), "
     "budget_value = CAST(t.tip->>'budget_value' AS float8), "
     "budget_recorded_at = CAST(t.tip->>'recorded_at' AS timestamptz) "
-    "FROM jsonb_array_elements(CAST(:tips AS jsonb)) AS t(tip) "
+    "FROM json_array_elements(CAST(:tips AS json)) AS t(tip) "
     "WHERE job_heads.job_hash = t.tip->>'job_hash'"
 )
 """Insert records in the order given (their `seq` follows it) and move the heads, at once."""
@@ -78,7 +78,7 @@ class BudgetRepository:
         executemany costs SQLAlchemy and psycopg work per row, and the upsert a second round
         trip, all while the jobs are locked."""
         if self.session.get_bind().dialect.name == "postgresql":
-            self.session.execute(
+            moved = self.session.connection().execute(
                 _APPEND_ON_POSTGRESQL,
                 {
                     "records": json_parameter(list(records)),
@@ -95,6 +95,8 @@ class BudgetRepository:
                     ),
                 },
             )
+            if moved.rowcount != len(tips):  # a head that does not exist: no lock was taken
+                raise RuntimeError("append to budget chains whose jobs are not locked")
             return
         self.session.execute(insert(table_of(ExplorationBudget)), list(records))
         upsert(

@@ -2,8 +2,8 @@
 
 SQLite: WAL, a busy timeout, foreign keys on, and write requests open their transaction with
 `BEGIN IMMEDIATE`, which takes the database's single write lock up front, so read-modify-write
-sequences can never interleave. PostgreSQL: psycopg 3, a bounded pool, and advisory locks taken
-by the services (see `app.core.locking`).
+sequences can never interleave. PostgreSQL: psycopg 3, a bounded pool, and the per-job row locks
+the services take (see `app.core.locking`).
 """
 
 from collections.abc import Iterator
@@ -101,15 +101,14 @@ class Database:
         self.dialect = engine.dialect.name
         # PostgreSQL reads see one snapshot for the whole request (statistics = aggregate +
         # latest record); SQLite's deferred transactions already read from one snapshot.
-        readers = (
-            engine.execution_options(isolation_level="REPEATABLE READ")
-            if self.dialect == "postgresql"
-            else engine
-        )
+        # Writes run in READ COMMITTED whatever the server's default: each statement after a
+        # job's lock must see what the lock's previous holder committed (app.core.locking).
+        readers, writers = engine, engine.execution_options(**{WRITE_TRANSACTION: True})
+        if self.dialect == "postgresql":
+            readers = engine.execution_options(isolation_level="REPEATABLE READ")
+            writers = writers.execution_options(isolation_level="READ COMMITTED")
         self._read_sessions = sessionmaker(readers, expire_on_commit=False)
-        self._write_sessions = sessionmaker(
-            engine.execution_options(**{WRITE_TRANSACTION: True}), expire_on_commit=False
-        )
+        self._write_sessions = sessionmaker(writers, expire_on_commit=False)
         if sink is not None:
             counting_sessions(self._read_sessions, sink)
             counting_sessions(self._write_sessions, sink)

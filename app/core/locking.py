@@ -29,7 +29,7 @@ _REVISIT_LOCK_NAMESPACE = 0x45420001
 
 @dataclass(frozen=True)
 class LockedHead:
-    """A locked job's head as last committed (all None for a job new to this transaction)."""
+    """A locked job's head as last committed (all None for a head created by this lock)."""
 
     budget_job_seq: int | None
     budget_value: float | None
@@ -70,7 +70,7 @@ def _lock_heads(jobs_in_order: str) -> TextualSelect:
 
 _LOCK_HEADS = {
     "postgresql": _lock_heads(
-        "SELECT j.job_hash FROM jsonb_array_elements_text(CAST(:jobs AS jsonb)) "
+        "SELECT j.job_hash FROM json_array_elements_text(CAST(:jobs AS json)) "
         "WITH ORDINALITY AS j(job_hash, position) ORDER BY j.position"
     ),
     # WHERE true: SQLite's parser needs it between INSERT ... SELECT and ON CONFLICT.

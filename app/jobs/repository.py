@@ -41,27 +41,14 @@ class PolicyRepository:
         return self.session.get(JobPolicy, job_hash)
 
     def effective(self, heads: Mapping[str, LockedHead], defaults: Policy) -> dict[str, Policy]:
-        """Each locked job's own policy, or the defaults. Read only for the jobs whose head has
-        a policy version or no budget yet: a policy set before migration 0005 on a job without
-        records has no version on a head, so its first lock stamps it."""
+        """Each locked job's own policy, or the defaults: read only for the jobs whose head
+        carries a policy version."""
         policies = dict.fromkeys(heads, defaults)
-        own = [
-            job_hash
-            for job_hash, head in heads.items()
-            if head.policy_version is not None or head.budget_job_seq is None
-        ]
+        own = [job_hash for job_hash, head in heads.items() if head.policy_version is not None]
         if own:
             rows = self.session.scalars(select(JobPolicy).where(JobPolicy.job_hash.in_(own)))
-            for row in rows:
-                policies[row.job_hash] = policy_of(row)
-                if heads[row.job_hash].policy_version != row.version:
-                    self._stamp_head(row.job_hash, row.version)
+            policies.update({row.job_hash: policy_of(row) for row in rows})
         return policies
-
-    def _stamp_head(self, job_hash: str, version: int) -> None:
-        self.session.execute(
-            update(JobHead).where(JobHead.job_hash == job_hash).values(policy_version=version)
-        )
 
     def save(
         self, job_hash: str, policy: Policy, *, previous: JobPolicy | None, now: datetime
@@ -77,7 +64,9 @@ class PolicyRepository:
             setattr(row, f"response_{name}", value)
         self.session.add(row)
         self.session.flush()
-        self._stamp_head(job_hash, row.version)
+        self.session.execute(
+            update(JobHead).where(JobHead.job_hash == job_hash).values(policy_version=row.version)
+        )
         return row
 
 

@@ -5,10 +5,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url, text
 
 from app.budget import rules
-from tests.support import check_budget_chain
+from app.core.settings import Settings
+from app.main import create_app
+from tests.support import TEST_DATABASE, ManualClock, check_budget_chain
 
 BOOST = 0.001
 
@@ -40,6 +42,32 @@ def test_concurrent_adjustments_of_one_job_from_many_threads_form_one_chain(
         statuses = list(pool.map(lambda _: boost(client, "busy-job"), range(boosts)))
     assert statuses == [201] * boosts
     assert_unbroken_boost_chain(engine, "busy-job", boosts)
+
+
+@pytest.mark.skipif(TEST_DATABASE != "postgresql", reason="PostgreSQL's default isolation")
+def test_concurrent_adjustments_form_one_chain_when_the_servers_default_is_repeatable_read(
+    settings: Settings, clock: ManualClock, engine: Engine
+) -> None:
+    """A job's lock only orders its writers if each statement after it sees what the previous
+    holder committed: writes run in READ COMMITTED whatever the database's default."""
+    database = make_url(settings.database_url).database
+    alter = f'ALTER DATABASE "{database}"'
+    with engine.connect() as connection:
+        connection.execute(text(f"{alter} SET default_transaction_isolation = 'repeatable read'"))
+        connection.commit()
+    try:
+        with TestClient(create_app(settings, clock=clock)) as client:
+            assert boost(client, "strict-job") == 201
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(lambda _: boost(client, "strict-job"), range(40)))
+    finally:
+        with engine.connect() as connection:
+            connection.execute(
+                text(f'ALTER DATABASE "{database}" RESET default_transaction_isolation')
+            )
+            connection.commit()
+    assert statuses == [201] * 40
+    assert_unbroken_boost_chain(engine, "strict-job", 40)
 
 
 def test_concurrent_responses_never_revisit_the_same_pattern(client: TestClient) -> None:

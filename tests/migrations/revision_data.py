@@ -330,12 +330,20 @@ def rows_at_0004() -> Rows:
 
 
 def rows_at_0005() -> Rows:
-    """0004's rows with each head's policy version (the policy-only job still has no head)."""
+    """0004's rows with each head's policy version, and the head (a lock row: no budget, no
+    response) of the job that has a policy and no records."""
     rows = rows_at_0004()
     versions = {policy["job_hash"]: policy["version"] for policy in rows["job_policies"]}
-    rows["job_heads"] = [
-        head | {"policy_version": versions.get(head["job_hash"])} for head in rows["job_heads"]
-    ]
+    heads = {head["job_hash"]: head | {"policy_version": None} for head in rows["job_heads"]}
+    empty = {
+        "budget_job_seq": None,
+        "budget_value": None,
+        "budget_recorded_at": None,
+        "last_response_at": None,
+    }
+    for job_hash, version in versions.items():
+        heads.setdefault(job_hash, {"job_hash": job_hash, **empty})["policy_version"] = version
+    rows["job_heads"] = list(heads.values())
     return rows
 
 

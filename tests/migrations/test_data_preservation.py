@@ -94,16 +94,29 @@ def _check_0003_backfill(before: Snapshot, after: Snapshot) -> None:
         assert {k: heads[job_hash][k] for k in head} == head, job_hash
 
 
+def _lock_rows(snapshot: Snapshot) -> set[Any]:
+    """Heads with neither a budget tip nor a response: lock rows, which 0005 creates for jobs
+    with a policy and no records, and its downgrade deletes (0004 never wrote any)."""
+    return {
+        key
+        for key, head in snapshot["job_heads"].items()
+        if head["budget_job_seq"] is None and head["last_response_at"] is None
+    }
+
+
 def _check_0005_backfill(before: Snapshot, after: Snapshot) -> None:
-    """0005 gives each head the version of its job's policy (None without one); a job with a
-    policy but no head still has none (the readings read its policy with its first lock)."""
+    """0005 gives every job with a policy a head carrying its version (a new lock row for a
+    job with no records); every other head has none."""
     versions = {row["job_hash"]: row["version"] for row in before["job_policies"].values()}
-    heads = {row["job_hash"]: row["policy_version"] for row in after["job_heads"].values()}
-    assert heads == {job_hash: versions.get(job_hash) for job_hash in heads}
-    # The rows cover the cases: a head with a policy, heads without, a policy without a head.
-    assert set(heads.values()) - {None}
-    assert None in heads.values()
-    assert set(versions) - set(heads)
+    heads = {row["job_hash"]: row for row in after["job_heads"].values()}
+    old = {row["job_hash"] for row in before["job_heads"].values()}
+    assert set(heads) == old | set(versions)
+    assert {job: head["policy_version"] for job, head in heads.items()} == {
+        job: versions.get(job) for job in heads
+    }
+    created = set(versions) - old
+    assert created, "the rows should hold a job with a policy and no records"
+    assert {(job,) for job in created} == _lock_rows(after) - _lock_rows(before)
 
 
 AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
@@ -112,6 +125,21 @@ AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
     "0005": _check_0005_backfill,
 }
 """What a step's upgrade must have made of the rows (backfills), by revision."""
+
+LOCK_ROWS_OF: dict[str, Callable[[Snapshot], set[Any]]] = {"0005": _lock_rows}
+"""By revision: the `job_heads` rows the step's upgrade may create (which its AFTER_UPGRADE
+checks exactly) and its downgrade deletes."""
+
+
+def without_lock_rows(
+    snapshot: Snapshot, revision: str, *, keep: Snapshot | None = None
+) -> Snapshot:
+    """The snapshot without the step's lock rows (but those also in `keep`)."""
+    if revision not in LOCK_ROWS_OF:
+        return snapshot
+    dropped = LOCK_ROWS_OF[revision](snapshot) - set((keep or {}).get("job_heads", {}))
+    heads = {key: row for key, row in snapshot["job_heads"].items() if key not in dropped}
+    return snapshot | {"job_heads": heads}
 
 
 @pytest.fixture
@@ -201,7 +229,7 @@ def test_upgrade_keeps_every_row(
     command.upgrade(migrations, up)
     with connect() as connection:
         after = snapshot(connection)
-    assert_rows_survived(before, after)
+    assert_rows_survived(before, without_lock_rows(after, up, keep=before))
     if up in AFTER_UPGRADE:
         AFTER_UPGRADE[up](before, after)
 
@@ -230,11 +258,12 @@ def test_downgrade_keeps_every_row(
     with connect() as connection:
         assert schema_of(connection) == tables_at_down
         downgraded = snapshot(connection)
-    assert_rows_survived({name: filled[name] for name in downgraded}, downgraded)
+    kept = without_lock_rows(filled, up)
+    assert_rows_survived({name: kept[name] for name in downgraded}, downgraded)
 
     command.upgrade(migrations, up)
     with connect() as connection:
         again = snapshot(connection)
-    assert_rows_survived(downgraded, again)
+    assert_rows_survived(downgraded, without_lock_rows(again, up, keep=downgraded))
     if up in AFTER_UPGRADE:
         AFTER_UPGRADE[up](downgraded, again)

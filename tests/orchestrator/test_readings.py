@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, select
 
 from app.models import JobHead
 from tests.orchestrator.helpers import (
@@ -29,6 +29,7 @@ from tests.orchestrator.helpers import (
     policy_url,
     read,
     readings_url,
+    set_budget,
     store_policy,
     table_rows,
 )
@@ -160,20 +161,17 @@ def test_a_policy_put_between_readings_applies_from_the_next_reading(client: Tes
     assert then["adjustment"]["budget_value"] == pytest.approx(0.06)
 
 
-def test_a_policy_set_before_its_job_had_a_head_applies_and_is_stamped_on_it(
+def test_a_policy_stays_in_force_when_the_jobs_first_record_is_not_a_reading(
     client: TestClient, engine: Engine
 ) -> None:
-    """A policy stored before migration 0005 on a job without records has no head carrying
-    its version: the first reading must still find it, and stamp it for the next ones."""
-    store_policy(client, {"initial_budget": 0.2, "decay_rate": 0.5})
-    with engine.begin() as connection:
-        connection.execute(delete(JobHead))
+    """The policy's version lives on the job's head: a head created by another writer (here a
+    direct budget update) must keep it, or readings would fall back to the defaults."""
+    store_policy(client, {"decay_rate": 0.5})
+    set_budget(client, 0.4)
 
-    first = read(client, 0.5)
-    second = read(client, 0.5)
+    after = read(client, 0.5)
 
-    assert first["adjustment"]["budget_value"] == pytest.approx(0.2)
-    assert second["adjustment"]["budget_value"] == pytest.approx(0.1)
+    assert after["adjustment"]["budget_value"] == pytest.approx(0.2)
     with engine.connect() as connection:
         assert connection.execute(select(JobHead.policy_version)).scalars().all() == [1]
 
@@ -185,7 +183,13 @@ def test_every_record_a_reading_answers_with_is_stored_exactly_as_answered(
     answered is what the database holds, value for value (the batched insert carries the
     rows as one JSON document on PostgreSQL)."""
     clock.advance(0.000123)
-    bodies = [read(client, entropy) for entropy in (0.1 + 0.2, 1 / 3, 0.05, 0.7)]
+    bodies = []
+    for entropy in (0.1 + 0.2, 1 / 3, 0.05, 0.7):
+        bodies.append(read(client, entropy))
+        # The last record written is the most recent, even beside one of the same microsecond
+        # (the low reading's adjustment and its response's boost): rows keep their order.
+        current = client.get("/v1/budget", params={"job_hash": JOB}).json()
+        assert current == bodies[-1]["budget"]
 
     answered = [b[k] for b in bodies for k in ("adjustment", "budget") if b[k] is not None]
     stored = [client.get(f"/v1/budget/records/{record['id']}").json() for record in answered]
