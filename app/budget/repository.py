@@ -22,21 +22,25 @@ class BudgetTip:
     recorded_at: datetime
 
 
+_RECORD_COLUMNS = (
+    "id text, job_hash text, job_seq integer, recorded_at timestamptz, budget_value float8, "
+    "entropy_at_time float8, adjustment_type text, adjustment_reason text"
+)
 _APPEND_ON_POSTGRESQL = text(
     "WITH inserted AS ("
     "INSERT INTO exploration_budget (id, job_hash, job_seq, recorded_at, budget_value, "
     "entropy_at_time, adjustment_type, adjustment_reason) "
-    "SELECT r.row->>'id', r.row->>'job_hash', CAST(r.row->>'job_seq' AS integer), "
-    "CAST(r.row->>'recorded_at' AS timestamptz), CAST(r.row->>'budget_value' AS float8), "
-    "CAST(r.row->>'entropy_at_time' AS float8), r.row->>'adjustment_type', "
-    "r.row->>'adjustment_reason' "
-    "FROM json_array_elements(CAST(:records AS json)) WITH ORDINALITY AS r(row, position) "
+    "SELECT r.id, r.job_hash, r.job_seq, r.recorded_at, r.budget_value, r.entropy_at_time, "
+    "r.adjustment_type, r.adjustment_reason "
+    f"FROM ROWS FROM (json_to_recordset(CAST(:records AS json)) AS ({_RECORD_COLUMNS})) "
+    "WITH ORDINALITY AS r(id, job_hash, job_seq, recorded_at, budget_value, entropy_at_time, "
+    "adjustment_type, adjustment_reason, position) "
     "ORDER BY r.position) "
-    "UPDATE job_heads SET budget_job_seq = CAST(t.tip->>'job_seq' AS integer), "
-    "budget_value = CAST(t.tip->>'budget_value' AS float8), "
-    "budget_recorded_at = CAST(t.tip->>'recorded_at' AS timestamptz) "
-    "FROM json_array_elements(CAST(:tips AS json)) AS t(tip) "
-    "WHERE job_heads.job_hash = t.tip->>'job_hash'"
+    "UPDATE job_heads SET budget_job_seq = t.job_seq, budget_value = t.budget_value, "
+    "budget_recorded_at = t.recorded_at "
+    "FROM json_to_recordset(CAST(:tips AS json)) "
+    "AS t(job_hash text, job_seq integer, budget_value float8, recorded_at timestamptz) "
+    "WHERE job_heads.job_hash = t.job_hash"
 )
 """Insert records in the order given (their `seq` follows it) and move the heads, at once."""
 

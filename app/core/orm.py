@@ -57,8 +57,8 @@ def table_of(model: type[Base]) -> Table:
 def json_parameter(value: Any) -> str:
     """A JSON document for a statement parameter that carries many rows at once (datetimes as
     ISO 8601 UTC). One JSON string is far cheaper for the driver than a parameter per value or
-    an array per column, and the database unpacks it (json_array_elements, json_each); `json`,
-    not `jsonb`, keeps each number's text, so -0.0 and 17-digit floats arrive as sent."""
+    an array per column, and the database unpacks it (json_to_recordset, json_each) once,
+    parsing each number from its text: 17-digit floats and -0.0 arrive as sent."""
     return json.dumps(value, default=_iso_utc, allow_nan=False)
 
 
