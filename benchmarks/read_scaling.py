@@ -127,7 +127,10 @@ def add_budget_records(engine: Engine, first_seq: int, count: int) -> int:
 
 
 def measure(url: str, seconds: int) -> dict[str, float]:
-    result = wrk(url, seconds=seconds, connections=4, threads=1)
+    """One connection to a one-worker server: each request's own latency. With several of each,
+    how the kernel happened to spread the connections over the workers (all on one, or evenly)
+    doubled or halved the p50 from one measurement to the next, whatever the data."""
+    result = wrk(url, seconds=seconds, connections=1, threads=1)
     assert result.non_2xx == 0
     return {"rps": result.requests_per_second, "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}
 
@@ -161,7 +164,8 @@ def run(kind: str, seconds: int) -> dict[str, object]:
         add_patterns(engine)
         add_applications(engine, 10_000, rng)
         tip = add_budget_records(engine, 1, 1_000)
-        with service(9111, url) as server:
+        settle(engine, kind)
+        with service(9111, url, workers=1) as server:
             urls = {
                 "entropy": f"{server.url}/v1/pattern-entropy",
                 "history": f"{server.url}/v1/budget/history?job_hash={JOB}&limit=50",
