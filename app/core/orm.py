@@ -28,6 +28,13 @@ SequenceKey = BigInteger().with_variant(Integer(), "sqlite")
 """Insertion sequence: BIGINT identity on PostgreSQL, the rowid (INTEGER PRIMARY KEY) on SQLite."""
 
 
+def _stored_utc(value: datetime) -> datetime:
+    """The UTC instant a stored time holds; a naive datetime is refused, never guessed."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC in and out; SQLite, which has no zone type, stores naive UTC text."""
 
@@ -37,9 +44,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-        value = value.astimezone(UTC)
+        value = _stored_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -65,9 +70,7 @@ def json_parameter(value: Any) -> str:
 def _iso_utc(value: object) -> str:
     if not isinstance(value, datetime):
         raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-    if value.tzinfo is None:
-        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-    return value.astimezone(UTC).isoformat()
+    return _stored_utc(value).isoformat()
 
 
 def upsert(
