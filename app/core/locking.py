@@ -50,22 +50,24 @@ def lock_jobs(session: Session, job_hashes: Iterable[str]) -> dict[str, LockedHe
     return {job_hash: LockedHead(*head) for job_hash, *head in rows}
 
 
+_HEAD_COLUMNS = (
+    JobHead.job_hash,
+    JobHead.budget_job_seq,
+    JobHead.budget_value,
+    JobHead.budget_recorded_at,
+    JobHead.last_response_at,
+    JobHead.policy_version,
+)
+
+
 def _lock_heads(jobs_in_order: str) -> TextualSelect:
     """The locking upsert: the jobs' head rows, in job order, from one JSON parameter (one
     statement text whatever the batch, so it is compiled and prepared once)."""
+    returned = ", ".join(column.key for column in _HEAD_COLUMNS)
     return text(
         f"INSERT INTO job_heads (job_hash) {jobs_in_order} "
-        "ON CONFLICT (job_hash) DO UPDATE SET job_hash = excluded.job_hash "
-        "RETURNING job_hash, budget_job_seq, budget_value, budget_recorded_at, "
-        "last_response_at, policy_version"
-    ).columns(
-        JobHead.job_hash,
-        JobHead.budget_job_seq,
-        JobHead.budget_value,
-        JobHead.budget_recorded_at,
-        JobHead.last_response_at,
-        JobHead.policy_version,
-    )
+        f"ON CONFLICT (job_hash) DO UPDATE SET job_hash = excluded.job_hash RETURNING {returned}"
+    ).columns(*_HEAD_COLUMNS)
 
 
 _LOCK_HEADS = {
