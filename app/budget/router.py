@@ -51,7 +51,6 @@ def get_budget(session: DbSession, job_hash: JobHashQuery = "") -> BudgetRecord:
 def list_budget_history(
     session: DbSession,
     request: Request,
-    response: Response,
     media_type: HistoryMediaType,
     page: PageParams,
     window: TimeWindowParams,
@@ -63,7 +62,6 @@ def list_budget_history(
         return export_response(
             request, media_type, service.budget_export(job_hash, page.after, window)
         )
-    response.headers["Vary"] = "Accept"
     records, next_cursor = service.budget_history(session, job_hash, page, window)
     return BudgetRecordPage(
         items=[BudgetRecord.model_validate(r) for r in records], next_cursor=next_cursor

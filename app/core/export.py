@@ -72,8 +72,9 @@ _EXTENSIONS = {CSV_MEDIA_TYPE: "csv", NDJSON_MEDIA_TYPE: "ndjson"}
 EXPORT_RETRY_AFTER_SECONDS = 5
 
 
-def history_media_type(request: Request) -> str:
-    """The dependency choosing a history's representation from `Accept` (406 if none fits)."""
+def history_media_type(request: Request, response: Response) -> str:
+    """The dependency choosing a history's representation from `Accept` (406 if none fits);
+    the JSON page, like the streamed export, says it varies with `Accept`."""
     accept = ", ".join(request.headers.getlist("accept"))
     chosen = negotiate(accept, HISTORY_MEDIA_TYPES)
     if chosen is None:
@@ -81,6 +82,7 @@ def history_media_type(request: Request) -> str:
         raise NotAcceptableProblem(
             f"Accept: {shown} accepts none of application/json, text/csv, application/x-ndjson."
         )
+    response.headers["Vary"] = "Accept"
     return chosen
 
 

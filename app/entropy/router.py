@@ -73,7 +73,6 @@ def record_pattern_entropy_snapshot(
 def list_pattern_entropy_history(
     session: DbSession,
     request: Request,
-    response: Response,
     media_type: HistoryMediaType,
     page: PageParams,
     window: TimeWindowParams,
@@ -82,7 +81,6 @@ def list_pattern_entropy_history(
     `application/x-ndjson`: every matching snapshot from `cursor` on, streamed (`limit` aside)."""
     if media_type != JSON_MEDIA_TYPE:
         return export_response(request, media_type, service.snapshot_export(page.after, window))
-    response.headers["Vary"] = "Accept"
     snapshots, next_cursor = service.snapshot_history(session, page, window)
     return PatternEntropySnapshotPage(
         items=[PatternEntropySnapshot.model_validate(s) for s in snapshots],

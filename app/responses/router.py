@@ -95,7 +95,6 @@ def get_latest_entropy_response(
 def list_entropy_response_history(
     session: DbSession,
     request: Request,
-    response: Response,
     media_type: HistoryMediaType,
     page: PageParams,
     window: TimeWindowParams,
@@ -107,7 +106,6 @@ def list_entropy_response_history(
         return export_response(
             request, media_type, service.response_export(job_hash, page.after, window)
         )
-    response.headers["Vary"] = "Accept"
     records, next_cursor = service.response_history(session, job_hash, page, window)
     return EntropyResponsePage(
         items=[EntropyResponseRecord.model_validate(r) for r in records], next_cursor=next_cursor
