@@ -3,7 +3,8 @@
 Served by uvicorn in the browser test, so that records seeded within a second spread over a
 couple of hours, as they would in production, and the charts' time axes have something to show.
 Within one request the time stands still, as it nearly does with a real clock; reads (the page's
-polling) do not move it.
+polling) do not move it. A write with an `X-Test-Now` header (RFC 3339) happens at that time
+instead, for tests that place records at given ages.
 """
 
 import threading
@@ -16,6 +17,7 @@ from app.main import create_app as create_real_app
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=7)
+NOW_HEADER = "X-Test-Now"
 
 
 class SteppingClock:
@@ -31,6 +33,10 @@ class SteppingClock:
         with self._lock:
             self._now += by
 
+    def set(self, moment: datetime) -> None:
+        with self._lock:
+            self._now = moment
+
 
 def create_app() -> FastAPI:
     clock = SteppingClock()
@@ -41,7 +47,10 @@ def create_app() -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         if request.method != "GET":
-            clock.step()
+            if NOW_HEADER in request.headers:
+                clock.set(datetime.fromisoformat(request.headers[NOW_HEADER]))
+            else:
+                clock.step()
         return await call_next(request)
 
     return app

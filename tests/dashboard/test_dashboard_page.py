@@ -6,9 +6,10 @@ it, and no browser is ever downloaded. Without /usr/bin/chromium these tests ski
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.dashboard.stepping_app import NOW_HEADER
 from tests.support import PROJECT_ROOT, Server, uvicorn_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -56,6 +58,8 @@ def test_dashboard_page_is_html_with_a_strict_csp(client: TestClient) -> None:
     assert 'data-diversity-threshold="0.3"' in response.text
     assert " on" + "click=" not in response.text.lower()  # no inline event handlers
     assert "<script>" not in response.text  # no inline script
+    # Everything the page loads comes from this service: no CDN, no other origin.
+    assert not re.search(r"""(?:src|href)=["']?(?:[a-z]+:)?//""", response.text)
     assert "/dashboard" not in client.get("/openapi.json").json()["paths"]
 
 
@@ -166,8 +170,12 @@ def epoch_seconds(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def post(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = http.post(path, json=body)
+def post(
+    http: httpx.Client, path: str, body: dict[str, Any], *, at: datetime | None = None
+) -> dict[str, Any]:
+    """POST, at the server's next step of time, or `at` that time."""
+    headers = {NOW_HEADER: at.isoformat()} if at is not None else {}
+    response = http.post(path, json=body, headers=headers)
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
@@ -251,6 +259,29 @@ def wait_for_job(page: Any, job: str) -> None:
     )
 
 
+def plot_area(page: Any, chart: str) -> dict[str, float]:
+    """Where a chart draws its data on the page (uPlot's overlay covers exactly that area)."""
+    box: dict[str, float] = page.locator(f"#{chart} .u-over").bounding_box()
+    return box
+
+
+def assert_axis_fits(scale: list[float], times: list[float]) -> None:
+    """The time axis spans the data, with at most 5% of it empty on either side."""
+    low, high = scale
+    first, last = min(times), max(times)
+    assert low <= first
+    assert last <= high
+    assert first - low <= 0.05 * (high - low)
+    assert high - last <= 0.05 * (high - low)
+
+
+def assert_axis_is_the_window(scale: list[float], seconds: int, now: float) -> None:
+    """The time axis is the chosen window, ending now."""
+    low, high = scale
+    assert high - low == pytest.approx(seconds, abs=0.01)
+    assert abs(high - now) < 120
+
+
 @pytest.fixture
 def server(database_url: str, log_dir: Path) -> Iterator[Server]:
     with uvicorn_server(
@@ -315,6 +346,27 @@ def test_dashboard_draws_what_the_api_holds(
             [epoch_seconds(s["calculated_at"]) for s in snapshots]
         )
         assert diversity["threshold"] == 0.3
+
+        # Each chart's time axis fits its own data: the first snapshot was taken before the
+        # job's first budget record, and the budget chart does not stretch back to it.
+        budget_times = plotted["x"] + plotted["events"]
+        assert_axis_fits(plotted["scales"]["x"], budget_times)
+        assert_axis_fits(diversity["scales"]["x"], diversity["x"])
+        assert diversity["x"][0] < plotted["x"][0]
+        assert plotted["scales"]["x"][0] > diversity["x"][0]
+
+        # The threshold's label sits beside its line, inside the plot, never across it.
+        label = page.locator("#diversity-chart .threshold-label")
+        assert label.text_content() == "alert threshold 0.3"
+        box = label.bounding_box()
+        area = plot_area(page, "diversity-chart")
+        y_low, y_high = diversity["scales"]["y"]
+        line_y = area["y"] + (y_high - 0.3) / (y_high - y_low) * area["height"]
+        assert box["y"] + box["height"] <= line_y - 2 or box["y"] >= line_y + 2
+        assert area["y"] <= box["y"]
+        assert box["y"] + box["height"] <= area["y"] + area["height"]
+        assert area["x"] <= box["x"]
+        assert box["x"] + box["width"] <= area["x"] + area["width"]
 
         # Alerts: what the endpoint says, the firing ones highlighted.
         firing_rules = {alert["rule"] for alert in alerts["alerts"] if alert["firing"]}
@@ -459,3 +511,98 @@ def test_dashboard_keeps_its_data_and_says_so_when_a_refresh_fails(
     assert page.text_content("#last-updated").startswith("last updated 20")
     assert problems.page_errors == []  # the staged 503s are answers, not failures of the page
     assert problems.failed_requests == []
+
+
+@pytest.mark.e2e
+def test_range_picker_shows_the_last_hour_the_last_day_or_everything(
+    browser_context: Any, server: Server
+) -> None:
+    now = datetime.now(UTC)
+
+    def ago(**age: float) -> datetime:
+        return now - timedelta(**age)
+
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+
+        def reading(entropy: float, at: datetime) -> None:
+            body = {"job_hash": JOB, "current_entropy": entropy}
+            post(http, "/v1/budget/adjustments", body, at=at)
+
+        def applied_then_snapshot(pattern_id: str, at: datetime) -> None:
+            application = {
+                "pattern_id": pattern_id,
+                "execution_id": f"run-{at.isoformat()}",
+                "pattern_led_to_success": True,
+            }
+            post(http, "/v1/pattern-applications", {"applications": [application]}, at=at)
+            post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3}, at=at)
+
+        for pattern_id in ("greedy", "beam"):
+            body = {"id": pattern_id, "pattern_type": "search", "pattern_name": pattern_id}
+            post(http, "/v1/patterns", body, at=ago(hours=31))
+        reading(0.5, ago(hours=30))
+        applied_then_snapshot("greedy", ago(hours=26))
+        reading(0.2, ago(hours=20))
+        reading(0.6, ago(hours=3))
+        applied_then_snapshot("beam", ago(hours=2))
+        reading(0.1, ago(minutes=50))
+        applied_then_snapshot("beam", ago(minutes=20))
+        reading(0.7, ago(minutes=10))
+
+        budget = [
+            epoch_seconds(r["recorded_at"])
+            for r in reversed(api(http, "/v1/budget/history", job_hash=JOB)["items"])
+        ]
+        snapshots = [
+            epoch_seconds(s["calculated_at"])
+            for s in reversed(api(http, "/v1/pattern-entropy/history")["items"])
+        ]
+    assert (len(budget), len(snapshots)) == (5, 3)
+
+    page = browser_context.new_page()
+    problems = PageProblems(page)
+    page.goto(f"{server.base_url}/dashboard?job={JOB}")
+    wait_for_job(page, JOB)
+
+    def shown() -> tuple[dict[str, Any], dict[str, Any]]:
+        state = page.evaluate("window.dashboardState")
+        return state["budget"]["plotted"], state["diversity"]["plotted"]
+
+    # Everything, by default: each chart fits its own data.
+    assert page.input_value("#range-picker") == "all"
+    plotted, diversity = shown()
+    assert plotted["x"] == pytest.approx(budget)
+    assert diversity["x"] == pytest.approx(snapshots)
+    assert_axis_fits(plotted["scales"]["x"], budget)
+    assert_axis_fits(diversity["scales"]["x"], snapshots)
+
+    for choice, seconds, budget_shown, snapshots_shown in (
+        ("day", 86_400, budget[1:], snapshots[1:]),
+        ("hour", 3_600, budget[3:], snapshots[2:]),
+    ):
+        page.select_option("#range-picker", choice)
+        page.wait_for_function(
+            """(seconds) => {
+                const s = window.dashboardState;
+                const scales = [s.budget.plotted.scales, s.diversity.plotted.scales];
+                return s.status === "ok" && scales.every(
+                    (scale) => scale && Math.abs(scale.x[1] - scale.x[0] - seconds) < 0.01);
+            }""",
+            arg=seconds,
+            timeout=15_000,
+        )
+        plotted, diversity = shown()
+        assert plotted["x"] == pytest.approx(budget_shown)
+        assert diversity["x"] == pytest.approx(snapshots_shown)
+        for scale in (plotted["scales"]["x"], diversity["scales"]["x"]):
+            assert_axis_is_the_window(scale, seconds, datetime.now(UTC).timestamp())
+        assert f"range={choice}" in page.url
+        assert page.is_hidden("#budget-note")
+
+    # The choice survives a reload (it is in the URL).
+    page.reload()
+    wait_for_job(page, JOB)
+    assert page.input_value("#range-picker") == "hour"
+    plotted, _diversity = shown()
+    assert plotted["x"] == pytest.approx(budget[3:])
+    problems.assert_none()

@@ -23,6 +23,14 @@
   });
   const KEY_STORAGE = "entropy-budget.read-key";
 
+  /** The range picker's choices: each chart shows this window of time, or all of its data. */
+  const RANGES = Object.freeze({
+    hour: { seconds: 3600, text: "the last hour" },
+    day: { seconds: 86400, text: "the last day" },
+    all: { seconds: null, text: "everything" },
+  });
+  const DEFAULT_RANGE = "all";
+
   const MARKERS = [
     { type: "initial", label: "initial", color: "#64748b", shape: "diamond" },
     { type: "boost", label: "boost", color: "#16a34a", shape: "up" },
@@ -72,13 +80,15 @@
 
   const state = {
     job: null,
+    range: DEFAULT_RANGE,
+    window: null, // {since, until} in epoch seconds while a range other than "all" is shown
     jobs: [],
     status: "loading",
     lastUpdated: null,
     refreshCount: 0,
     error: null,
     budget: { records: [], truncated: false, plotted: null },
-    responses: { records: [], truncated: false, events: [] },
+    responses: { records: [], truncated: false, events: [], recent: [] },
     diversity: { snapshots: [], truncated: false, plotted: null },
     statistics: { budget: null, responses: null, entropy: null },
     alerts: null,
@@ -88,6 +98,7 @@
   const $ = (id) => document.getElementById(id);
   const els = {
     picker: $("job-picker"),
+    rangePicker: $("range-picker"),
     lastUpdated: $("last-updated"),
     statusDot: $("status-dot"),
     keyForm: $("key-form"),
@@ -215,12 +226,44 @@
     return { items, truncated: Boolean(cursor) };
   }
 
-  // ---- charts --------------------------------------------------------------------------------
+  // ---- time charts ---------------------------------------------------------------------------
 
   const cursorSync = uPlot.sync("entropy-budget-timeline");
+  const resizers = [];
 
   function utcDate(seconds) {
     return uPlot.tzDate(new Date(seconds * 1e3), "Etc/UTC");
+  }
+
+  /** The time window of the chosen range, ending now; null for everything. */
+  function currentWindow() {
+    const seconds = RANGES[state.range].seconds;
+    if (seconds === null) return null;
+    const until = Date.now() / 1000;
+    return { since: until - seconds, until };
+  }
+
+  /** The query parameters that limit a history to the window. */
+  function windowParams(view) {
+    return view.window ? { since: new Date(view.window.since * 1000).toISOString() } : {};
+  }
+
+  /** A chart's time axis: the chosen window, or else its own data with a 3% margin. */
+  function xRangeOf(times, window) {
+    if (window) return [window.since, window.until];
+    if (times.length === 0) {
+      const now = Date.now() / 1000;
+      return [now - 3600, now];
+    }
+    let min = Infinity;
+    let max = -Infinity;
+    for (const time of times) {
+      if (time < min) min = time;
+      if (time > max) max = time;
+    }
+    const span = max - min;
+    const margin = span > 0 ? span * 0.03 : 60;
+    return [min - margin, max + margin];
   }
 
   /** A points path builder drawing `shape` at every non-null value of the series. */
@@ -262,23 +305,6 @@
     };
   }
 
-  function xRange() {
-    const times = [
-      ...state.budget.records.map((r) => r.x),
-      ...state.diversity.snapshots.map((s) => s.x),
-      ...state.responses.events,
-    ];
-    if (times.length === 0) {
-      const now = Date.now() / 1000;
-      return [now - 3600, now];
-    }
-    let min = Math.min(...times);
-    let max = Math.max(...times);
-    const span = max - min;
-    const margin = span > 0 ? span * 0.03 : 60;
-    return [min - margin, max + margin];
-  }
-
   function chartWidth(element) {
     return Math.max(320, element.clientWidth);
   }
@@ -300,18 +326,36 @@
     return own === source;
   }
 
-  function commonOptions(element, height) {
-    return {
+  /**
+   * A chart over time with a time axis of its own: `times()` lists the instants it must show
+   * (its records, its event lines), and the axis fits them, or the chosen window. `plotted()`
+   * is the object in `dashboardState` that describes what the chart shows; the scales it was
+   * drawn with are added to it after every redraw. Charts follow each other's cursor by time.
+   */
+  function timeChart({ element, height, series, yRange, times, plotted, hooks = {} }) {
+    const recordScales = (u) => {
+      const target = plotted();
+      if (target) {
+        target.scales = {
+          x: [u.scales.x.min, u.scales.x.max],
+          y: [u.scales.y.min, u.scales.y.max],
+        };
+      }
+    };
+    const options = {
       width: chartWidth(element),
       height,
       tzDate: utcDate,
       cursor: {
-        // Both charts follow the cursor's time; the horizontal line stays on its own chart.
+        // The charts follow the cursor's time; the horizontal line stays on its own chart.
         sync: { key: cursorSync.key, scales: ["x", "y"], match: [sameKey, () => false] },
         drag: { x: false, y: false },
       },
       legend: { show: false },
-      scales: { x: { time: true, range: () => xRange() } },
+      scales: {
+        x: { time: true, range: () => xRangeOf(times(), state.window) },
+        y: { range: yRange },
+      },
       axes: [
         {
           stroke: "#475569",
@@ -326,8 +370,58 @@
           values: (_u, splits) => splits.map((v) => v.toFixed(2)),
         },
       ],
+      series: [{}, ...series],
+      hooks: { ...hooks, draw: [...(hooks.draw || []), recordScales] },
     };
+    const chart = new uPlot(options, [[], ...series.map(() => [])], element);
+    cursorSync.sub(chart);
+    resizers.push(() => chart.setSize({ width: chartWidth(element), height }));
+    return chart;
   }
+
+  new ResizeObserver(() => {
+    for (const resize of resizers) resize();
+  }).observe(document.querySelector("main"));
+
+  function seriesOf(u, label) {
+    const idx = u.series.findIndex((s) => s.label === label);
+    return idx < 0 ? [] : u.data[idx];
+  }
+
+  // ---- page elements -------------------------------------------------------------------------
+
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function showNote(node, text) {
+    node.hidden = !text;
+    node.textContent = text || "";
+  }
+
+  function renderStats(container, group, spec, values) {
+    const rows = [];
+    for (const [field, label, format] of spec) {
+      const row = element("div", "stat");
+      row.append(element("dt", "", label));
+      const value = values ? values[field] : undefined;
+      const dd = element("dd", "", values ? format(value) : "–");
+      dd.dataset.stat = `${group}.${field}`;
+      dd.dataset.value = JSON.stringify(value === undefined ? null : value);
+      row.append(dd);
+      rows.push(row);
+    }
+    container.replaceChildren(...rows);
+  }
+
+  function chronological(page) {
+    return page.items.slice().reverse();
+  }
+
+  // ---- panel: the exploration budget of the job, with its entropy responses ------------------
 
   function drawBand(u) {
     const { ctx } = u;
@@ -371,29 +465,6 @@
     ctx.restore();
   }
 
-  function drawThreshold(u) {
-    const { ctx } = u;
-    const { left, width } = u.bbox;
-    const y = u.valToPos(CONFIG.diversityThreshold, "y", true);
-    ctx.save();
-    ctx.strokeStyle = COLORS.threshold;
-    ctx.fillStyle = COLORS.threshold;
-    ctx.lineWidth = 1.5 * devicePixelRatio;
-    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
-    ctx.beginPath();
-    ctx.moveTo(left, y);
-    ctx.lineTo(left + width, y);
-    ctx.stroke();
-    ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
-    ctx.textAlign = "left";
-    ctx.fillText(
-      `alert threshold ${CONFIG.diversityThreshold}`,
-      left + 4 * devicePixelRatio,
-      y - 4 * devicePixelRatio,
-    );
-    ctx.restore();
-  }
-
   function budgetReadout(u) {
     const idx = u.cursor.idx;
     const record = idx === null || idx === undefined ? null : state.budget.records[idx];
@@ -405,32 +476,19 @@
       : "\u00a0";
   }
 
-  function diversityReadout(u) {
-    const idx = u.cursor.idx;
-    const snapshot = idx === null || idx === undefined ? null : state.diversity.snapshots[idx];
-    els.diversityReadout.textContent = snapshot
-      ? `${timestamp(snapshot.calculated_at)} · diversity ${fixed3(snapshot.diversity_index)} · ` +
-        `${snapshot.effective_pattern_count} patterns applied, ` +
-        `${snapshot.total_applications} applications`
-      : "\u00a0";
-  }
-
   function budgetRange(_u, _min, max) {
     const top = Math.max(CONFIG.ceiling, Number.isFinite(max) ? max : 0);
     return [0, Math.min(1, top * 1.12 + 0.01)];
   }
 
-  function makeBudgetChart() {
-    const options = commonOptions(els.budgetChart, 300);
-    options.scales.y = { range: budgetRange };
-    options.series = [
-      {},
-      {
-        label: "budget",
-        stroke: COLORS.budget,
-        width: 2,
-        points: { show: false },
-      },
+  const budgetChart = timeChart({
+    element: els.budgetChart,
+    height: 300,
+    yRange: budgetRange,
+    times: () => [...state.budget.records.map((r) => r.x), ...state.responses.events],
+    plotted: () => state.budget.plotted,
+    series: [
+      { label: "budget", stroke: COLORS.budget, width: 2, points: { show: false } },
       ...MARKERS.map((marker) => ({
         label: marker.label,
         stroke: marker.color,
@@ -445,58 +503,20 @@
           paths: shapePoints(marker.shape),
         },
       })),
-    ];
-    options.hooks = {
-      drawAxes: [drawBand],
-      draw: [drawResponseEvents],
-      setCursor: [budgetReadout],
-    };
-    return new uPlot(options, [[], [], ...MARKERS.map(() => [])], els.budgetChart);
-  }
-
-  function makeDiversityChart() {
-    const options = commonOptions(els.diversityChart, 220);
-    options.scales.y = { range: [0, 1.05] };
-    options.series = [
-      {},
-      {
-        label: "diversity index",
-        stroke: COLORS.diversity,
-        fill: "rgba(13, 148, 136, 0.08)",
-        width: 2,
-        points: { show: true, size: 7, fill: COLORS.diversity },
-      },
-    ];
-    options.hooks = { draw: [drawThreshold], setCursor: [diversityReadout] };
-    return new uPlot(options, [[], []], els.diversityChart);
-  }
-
-  const charts = { budget: makeBudgetChart(), diversity: makeDiversityChart() };
-  cursorSync.sub(charts.budget);
-  cursorSync.sub(charts.diversity);
-
-  new ResizeObserver(() => {
-    charts.budget.setSize({ width: chartWidth(els.budgetChart), height: 300 });
-    charts.diversity.setSize({ width: chartWidth(els.diversityChart), height: 220 });
-  }).observe(document.querySelector("main"));
-
-  function seriesOf(u, label) {
-    const idx = u.series.findIndex((s) => s.label === label);
-    return idx < 0 ? [] : u.data[idx];
-  }
+    ],
+    hooks: { drawAxes: [drawBand], draw: [drawResponseEvents], setCursor: [budgetReadout] },
+  });
 
   function plotBudget() {
     const records = state.budget.records;
-    const xs = records.map((r) => r.x);
-    const data = [
-      xs,
+    budgetChart.setData([
+      records.map((r) => r.x),
       records.map((r) => r.budget_value),
       ...MARKERS.map((marker) =>
         records.map((r) => (r.adjustment_type === marker.type ? r.budget_value : null)),
       ),
-    ];
-    charts.budget.setData(data);
-    const u = charts.budget;
+    ]);
+    const u = budgetChart;
     state.budget.plotted = {
       x: Array.from(u.data[0]),
       budget: Array.from(seriesOf(u, "budget")),
@@ -511,79 +531,216 @@
     };
   }
 
-  function plotDiversity() {
-    const snapshots = state.diversity.snapshots;
-    charts.diversity.setData([snapshots.map((s) => s.x), snapshots.map((s) => s.diversity_index)]);
-    const u = charts.diversity;
-    state.diversity.plotted = {
-      x: Array.from(u.data[0]),
-      diversity: Array.from(seriesOf(u, "diversity index")),
-      threshold: CONFIG.diversityThreshold,
-    };
-  }
+  const budgetPanel = {
+    load(view) {
+      if (!view.job) return null;
+      const params = { job_hash: view.job, ...windowParams(view) };
+      return Promise.all([
+        collect("v1/budget/history", params, CONFIG.maxHistory),
+        collect("v1/entropy-responses/history", params, CONFIG.maxHistory),
+      ]);
+    },
+    show(histories, view) {
+      const [budget, responses] = histories || [null, null];
+      state.budget.records = budget
+        ? chronological(budget).map((r) => ({ ...r, x: epochSeconds(r.recorded_at) }))
+        : [];
+      state.budget.truncated = Boolean(budget && budget.truncated);
+      state.responses.records = responses ? chronological(responses) : [];
+      state.responses.truncated = Boolean(responses && responses.truncated);
+      state.responses.events = state.responses.records.map((r) => epochSeconds(r.recorded_at));
+      els.budgetSubtitle.textContent = view.job || "";
+      plotBudget();
+      let note = "";
+      if (!view.job) {
+        note =
+          "No job has a budget yet: the first reading (POST /v1/jobs/{job}/entropy-readings " +
+          "or /v1/budget/adjustments) creates one.";
+      } else if (state.budget.records.length === 0 && view.window) {
+        note = `No budget records in ${RANGES[view.range].text}.`;
+      } else if (state.budget.truncated) {
+        note = `Showing the latest ${state.budget.records.length} budget records.`;
+      }
+      showNote(els.budgetNote, note);
+    },
+  };
 
-  // ---- panels --------------------------------------------------------------------------------
+  // ---- panel: pattern diversity over time, with the alert threshold --------------------------
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
-  function renderStats(container, group, spec, values) {
-    const rows = [];
-    for (const [field, label, format] of spec) {
-      const row = element("div", "stat");
-      row.append(element("dt", "", label));
-      const value = values ? values[field] : undefined;
-      const dd = element("dd", "", values ? format(value) : "–");
-      dd.dataset.stat = `${group}.${field}`;
-      dd.dataset.value = JSON.stringify(value === undefined ? null : value);
-      row.append(dd);
-      rows.push(row);
+  /** The threshold's label: an element over the plot, beside its line, never across it. */
+  function placeThresholdLabel(u, lineY) {
+    let label = u.over.querySelector(".threshold-label");
+    if (!label) {
+      label = element("span", "threshold-label", `alert threshold ${CONFIG.diversityThreshold}`);
+      u.over.append(label);
     }
-    container.replaceChildren(...rows);
+    const gap = 4;
+    const above = lineY - gap - label.offsetHeight;
+    label.style.top = `${above >= 0 ? above : lineY + gap}px`;
   }
 
-  function renderAlerts(report) {
-    if (!report) {
-      els.alerts.replaceChildren(element("li", "empty", "no job selected"));
-      els.alertsFiring.textContent = "";
-      return;
-    }
-    els.alertsFiring.textContent = report.firing ? `${report.firing} firing` : "all clear";
-    els.alertsFiring.className = report.firing ? "badge badge-firing" : "badge badge-ok";
-    els.alerts.replaceChildren(
-      ...report.alerts.map((alert) => {
-        const item = element("li", alert.firing ? "alert firing" : "alert");
-        item.dataset.rule = alert.rule;
-        item.dataset.firing = String(alert.firing);
-        const head = element("div", "alert-head");
-        head.append(
-          element("span", "alert-state", alert.firing ? "FIRING" : "ok"),
-          element("span", "alert-rule", alert.rule.replaceAll("_", " ")),
-        );
-        item.append(head, element("div", "alert-message", alert.message));
-        return item;
-      }),
-    );
+  function drawThreshold(u) {
+    const { ctx } = u;
+    const { left, width } = u.bbox;
+    const y = u.valToPos(CONFIG.diversityThreshold, "y", true);
+    ctx.save();
+    ctx.strokeStyle = COLORS.threshold;
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+    ctx.beginPath();
+    ctx.moveTo(left, y);
+    ctx.lineTo(left + width, y);
+    ctx.stroke();
+    ctx.restore();
+    placeThresholdLabel(u, u.valToPos(CONFIG.diversityThreshold, "y"));
   }
 
-  function renderRecentResponses(records) {
-    const recent = records.slice(-CONFIG.recentResponses).reverse();
-    els.recentResponses.replaceChildren(
-      ...recent.map((r) =>
-        element(
-          "li",
-          "",
-          `${timestamp(r.recorded_at)} · diversity ${fixed3(r.entropy_at_trigger)} < ` +
-            `${fixed3(r.threshold_used)} · ${r.actions_taken.join(", ") || "no action"}` +
-            (r.quarantine_revisits ? ` (${r.quarantine_revisits} revisited)` : ""),
+  function diversityReadout(u) {
+    const idx = u.cursor.idx;
+    const snapshot = idx === null || idx === undefined ? null : state.diversity.snapshots[idx];
+    els.diversityReadout.textContent = snapshot
+      ? `${timestamp(snapshot.calculated_at)} · diversity ${fixed3(snapshot.diversity_index)} · ` +
+        `${snapshot.effective_pattern_count} patterns applied, ` +
+        `${snapshot.total_applications} applications`
+      : "\u00a0";
+  }
+
+  const diversityChart = timeChart({
+    element: els.diversityChart,
+    height: 220,
+    yRange: [0, 1.05],
+    times: () => state.diversity.snapshots.map((s) => s.x),
+    plotted: () => state.diversity.plotted,
+    series: [
+      {
+        label: "diversity index",
+        stroke: COLORS.diversity,
+        fill: "rgba(13, 148, 136, 0.08)",
+        width: 2,
+        points: { show: true, size: 7, fill: COLORS.diversity },
+      },
+    ],
+    hooks: { draw: [drawThreshold], setCursor: [diversityReadout] },
+  });
+
+  const diversityPanel = {
+    load(view) {
+      return collect("v1/pattern-entropy/history", windowParams(view), CONFIG.maxHistory);
+    },
+    show(history, view) {
+      state.diversity.snapshots = chronological(history).map((s) => ({
+        ...s,
+        x: epochSeconds(s.calculated_at),
+      }));
+      state.diversity.truncated = history.truncated;
+      const snapshots = state.diversity.snapshots;
+      diversityChart.setData([snapshots.map((s) => s.x), snapshots.map((s) => s.diversity_index)]);
+      state.diversity.plotted = {
+        x: Array.from(diversityChart.data[0]),
+        diversity: Array.from(seriesOf(diversityChart, "diversity index")),
+        threshold: CONFIG.diversityThreshold,
+      };
+      let note = "";
+      if (snapshots.length === 0) {
+        note = view.window
+          ? `No diversity snapshots in ${RANGES[view.range].text}.`
+          : "No diversity snapshots recorded yet (POST /v1/pattern-entropy/snapshots).";
+      } else if (state.diversity.truncated) {
+        note = `Showing the latest ${snapshots.length} snapshots.`;
+      }
+      showNote(els.diversityNote, note);
+    },
+  };
+
+  // ---- panels: alerts and statistics (all time, whatever the range) --------------------------
+
+  const alertsPanel = {
+    load: (view) => (view.job ? api("v1/alerts", { job_hash: view.job }) : null),
+    show(report) {
+      state.alerts = report;
+      if (!report) {
+        els.alerts.replaceChildren(element("li", "empty", "no job selected"));
+        els.alertsFiring.textContent = "";
+        return;
+      }
+      els.alertsFiring.textContent = report.firing ? `${report.firing} firing` : "all clear";
+      els.alertsFiring.className = report.firing ? "badge badge-firing" : "badge badge-ok";
+      els.alerts.replaceChildren(
+        ...report.alerts.map((alert) => {
+          const item = element("li", alert.firing ? "alert firing" : "alert");
+          item.dataset.rule = alert.rule;
+          item.dataset.firing = String(alert.firing);
+          const head = element("div", "alert-head");
+          head.append(
+            element("span", "alert-state", alert.firing ? "FIRING" : "ok"),
+            element("span", "alert-rule", alert.rule.replaceAll("_", " ")),
+          );
+          item.append(head, element("div", "alert-message", alert.message));
+          return item;
+        }),
+      );
+    },
+  };
+
+  const budgetStatsPanel = {
+    load: (view) => (view.job ? api("v1/budget/statistics", { job_hash: view.job }) : null),
+    show(statistics) {
+      state.statistics.budget = statistics;
+      renderStats(els.budgetStats, "budget", BUDGET_STATS, statistics);
+    },
+  };
+
+  const responseStatsPanel = {
+    load(view) {
+      if (!view.job) return null;
+      return Promise.all([
+        api("v1/entropy-responses/statistics", { job_hash: view.job }),
+        api("v1/entropy-responses/history", { job_hash: view.job, limit: CONFIG.recentResponses }),
+      ]);
+    },
+    show(loaded) {
+      const [statistics, recent] = loaded || [null, null];
+      state.statistics.responses = statistics;
+      state.responses.recent = recent ? recent.items : [];
+      renderStats(els.responseStats, "responses", RESPONSE_STATS, statistics);
+      els.recentResponses.replaceChildren(
+        ...state.responses.recent.map((r) =>
+          element(
+            "li",
+            "",
+            `${timestamp(r.recorded_at)} · diversity ${fixed3(r.entropy_at_trigger)} < ` +
+              `${fixed3(r.threshold_used)} · ${r.actions_taken.join(", ") || "no action"}` +
+              (r.quarantine_revisits ? ` (${r.quarantine_revisits} revisited)` : ""),
+          ),
         ),
-      ),
-    );
-  }
+      );
+    },
+  };
+
+  const entropyNowPanel = {
+    load: () => api("v1/pattern-entropy", { alert_threshold: CONFIG.diversityThreshold }),
+    show(entropy) {
+      state.statistics.entropy = entropy;
+      renderStats(els.entropyStats, "entropy", ENTROPY_STATS, entropy);
+    },
+  };
+
+  /**
+   * The page's panels, in the order they are shown. Each `load(view)`s what it shows for the
+   * view ({job, range, window}; job is null when there is none), and `show(data, view)`s it
+   * once every panel has loaded, so one refresh never mixes two views. A new panel is its
+   * markup in page.html and an entry here (a chart over time: built with timeChart()).
+   */
+  const PANELS = [
+    budgetPanel,
+    diversityPanel,
+    alertsPanel,
+    budgetStatsPanel,
+    responseStatsPanel,
+    entropyNowPanel,
+  ];
+
+  // ---- the pickers and the status line ------------------------------------------------------
 
   function renderPicker() {
     const jobs = state.jobs;
@@ -609,40 +766,7 @@
     els.picker.replaceChildren(...options);
     els.picker.value = state.job || "";
     els.picker.disabled = jobs.length === 0 && !state.job;
-  }
-
-  function showNote(node, text) {
-    node.hidden = !text;
-    node.textContent = text || "";
-  }
-
-  function render() {
-    renderPicker();
-    els.budgetSubtitle.textContent = state.job ? state.job : "";
-    plotBudget();
-    plotDiversity();
-    showNote(
-      els.budgetNote,
-      !state.job
-        ? "No job has a budget yet: the first reading (POST /v1/jobs/{job}/entropy-readings " +
-            "or /v1/budget/adjustments) creates one."
-        : state.budget.truncated
-          ? `Showing the latest ${state.budget.records.length} budget records.`
-          : "",
-    );
-    showNote(
-      els.diversityNote,
-      state.diversity.snapshots.length === 0
-        ? "No diversity snapshots recorded yet (POST /v1/pattern-entropy/snapshots)."
-        : state.diversity.truncated
-          ? `Showing the latest ${state.diversity.snapshots.length} snapshots.`
-          : "",
-    );
-    renderStats(els.budgetStats, "budget", BUDGET_STATS, state.statistics.budget);
-    renderStats(els.responseStats, "responses", RESPONSE_STATS, state.statistics.responses);
-    renderStats(els.entropyStats, "entropy", ENTROPY_STATS, state.statistics.entropy);
-    renderRecentResponses(state.responses.records);
-    renderAlerts(state.alerts);
+    els.rangePicker.value = state.range;
   }
 
   function setStatus(status, message) {
@@ -670,50 +794,25 @@
   let queued = false;
   let paused = false;
 
-  function chronological(page) {
-    return page.items.slice().reverse();
-  }
-
+  /** Every panel's data for the current view; null when the view changed meanwhile. */
   async function load() {
     const jobs = await collect("v1/jobs", {}, CONFIG.maxJobs);
     state.jobs = jobs.items;
     if (!state.job && jobs.items.length > 0) {
       state.job = jobs.items[0].job_hash;
-      rememberJob();
+      rememberView();
     }
-    const job = state.job;
-    const perJob = job
-      ? [
-          collect("v1/budget/history", { job_hash: job }, CONFIG.maxHistory),
-          collect("v1/entropy-responses/history", { job_hash: job }, CONFIG.maxHistory),
-          api("v1/budget/statistics", { job_hash: job }),
-          api("v1/entropy-responses/statistics", { job_hash: job }),
-          api("v1/alerts", { job_hash: job }),
-        ]
-      : [null, null, null, null, null];
-    const [budget, responses, budgetStats, responseStats, alerts, diversity, entropy] =
-      await Promise.all([
-        ...perJob,
-        collect("v1/pattern-entropy/history", {}, CONFIG.maxHistory),
-        api("v1/pattern-entropy", { alert_threshold: CONFIG.diversityThreshold }),
-      ]);
-    if (job !== state.job) return false; // the picker moved meanwhile: a new load is queued
+    const view = { job: state.job, range: state.range, window: currentWindow() };
+    const loaded = await Promise.all(PANELS.map((panel) => panel.load(view)));
+    // The picker moved meanwhile: a new load is queued.
+    if (view.job !== state.job || view.range !== state.range) return null;
+    return { view, loaded };
+  }
 
-    state.budget.records = budget
-      ? chronological(budget).map((r) => ({ ...r, x: epochSeconds(r.recorded_at) }))
-      : [];
-    state.budget.truncated = Boolean(budget && budget.truncated);
-    state.responses.records = responses ? chronological(responses) : [];
-    state.responses.truncated = Boolean(responses && responses.truncated);
-    state.responses.events = state.responses.records.map((r) => epochSeconds(r.recorded_at));
-    state.diversity.snapshots = chronological(diversity).map((s) => ({
-      ...s,
-      x: epochSeconds(s.calculated_at),
-    }));
-    state.diversity.truncated = diversity.truncated;
-    state.statistics = { budget: budgetStats, responses: responseStats, entropy };
-    state.alerts = alerts;
-    return true;
+  function show({ view, loaded }) {
+    state.window = view.window; // before the charts' data: their time axes read it
+    renderPicker();
+    PANELS.forEach((panel, index) => panel.show(loaded[index], view));
   }
 
   async function refresh() {
@@ -724,11 +823,12 @@
     inFlight = true;
     clearTimeout(timer);
     try {
-      if (await load()) {
+      const result = await load();
+      if (result) {
         state.lastUpdated = new Date();
         state.refreshCount += 1;
         setStatus("ok");
-        render();
+        show(result);
       }
     } catch (error) {
       if (error instanceof AuthError) {
@@ -764,10 +864,13 @@
     else refresh();
   }
 
-  function rememberJob() {
+  /** The job and the range live in the URL, so a view can be shared and survives a reload. */
+  function rememberView() {
     const url = new URL(window.location.href);
     if (state.job) url.searchParams.set("job", state.job);
     else url.searchParams.delete("job");
+    if (state.range !== DEFAULT_RANGE) url.searchParams.set("range", state.range);
+    else url.searchParams.delete("range");
     window.history.replaceState(null, "", url);
   }
 
@@ -775,7 +878,13 @@
 
   els.picker.addEventListener("change", () => {
     state.job = els.picker.value || null;
-    rememberJob();
+    rememberView();
+    refresh();
+  });
+
+  els.rangePicker.addEventListener("change", () => {
+    state.range = els.rangePicker.value in RANGES ? els.rangePicker.value : DEFAULT_RANGE;
+    rememberView();
     refresh();
   });
 
@@ -801,6 +910,9 @@
     `${CONFIG.floor.toFixed(2)}–${CONFIG.ceiling.toFixed(2)}`;
   document.getElementById("threshold-label").textContent = String(CONFIG.diversityThreshold);
   els.keyInput.value = readKey();
-  state.job = new URL(window.location.href).searchParams.get("job") || null;
+  const opened = new URL(window.location.href).searchParams;
+  state.job = opened.get("job") || null;
+  state.range = opened.get("range") in RANGES ? opened.get("range") : DEFAULT_RANGE;
+  els.rangePicker.value = state.range;
   refresh();
 })();
