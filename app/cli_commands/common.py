@@ -2,18 +2,21 @@
 
 Exit codes: 0 success; 1 the server refused the request (its problem's title and detail on
 stderr, and the field errors of a 422); 2 the server could not be reached, or the command line
-itself is invalid (click's usage errors use 2 as well).
+itself is invalid (click's usage errors use 2 as well); 3 a local file could not be written
+(`--output` in a missing directory, not writable, a directory, or an existing file without
+`--force`).
 """
 
 import functools
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -42,6 +45,7 @@ from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 2
+EXIT_LOCAL_FILE = 3
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,13 +75,21 @@ def open_client(ctx: typer.Context) -> Iterator[EntropyBudgetClient]:
         yield client
 
 
+class LocalFileError(Exception):
+    """A file of this machine could not be written; the message names it and says why."""
+
+
 def handles_api_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the client's typed errors into one clear message on stderr and an exit code."""
+    """Turn the client's typed errors, and local file errors, into one clear message on stderr
+    and an exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
+        except LocalFileError as error:
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(EXIT_LOCAL_FILE) from None
         except ServerUnreachableError as error:
             typer.echo(f"Error: {error}", err=True)
             raise typer.Exit(EXIT_UNREACHABLE) from None
@@ -140,10 +152,12 @@ OutputOption = Annotated[
     typer.Option(
         "--output",
         "-o",
-        dir_okay=False,
-        writable=True,
-        help="Write the records to this file as NDJSON (one JSON object a line) while paging.",
+        help="Write the records to this file as NDJSON (one JSON object a line) while paging; "
+        "the file appears once the export is complete. An existing file needs --force.",
     ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Overwrite the --output file if it exists.")
 ]
 ProgressOption = Annotated[
     bool | None,
@@ -264,6 +278,7 @@ class Paging:
     output: Path | None
     progress: bool | None
     as_json: bool
+    force: bool = False
 
     @property
     def wanted(self) -> int | None:
@@ -300,8 +315,9 @@ def export_history(
     if total is None and paging.show_progress and expected_total is not None:
         total = expected_total()
     with ExitStack() as stack:
+        # Opened before the first request: a bad path fails at once, and nothing is fetched.
         sink = (
-            stack.enter_context(paging.output.open("w", encoding="utf-8"))
+            stack.enter_context(output_file(paging.output, force=paging.force))
             if paging.output is not None
             else None
         )
@@ -353,3 +369,59 @@ def _progress_bar() -> Progress:
         TimeElapsedColumn(),
         console=stderr(),
     )
+
+
+# -- output files ------------------------------------------------------------------------------
+
+
+@contextmanager
+def output_file(path: Path, *, force: bool) -> Iterator[TextIO]:
+    """A text file written in full or not at all: lines go to a hidden temporary file beside
+    `path`, which becomes `path` only when the block completes. A failed export leaves no
+    partial file and an existing one untouched; without `force` an existing file is never
+    replaced. Errors are LocalFileError (a bad path: before the block runs). Hand-written over
+    tempfile and os.replace/os.link: the atomic-write packages are archived or unmaintained."""
+    try:
+        if path.is_dir():
+            raise LocalFileError(f"cannot write {path}: it is a directory")
+        if path.exists() and not force:
+            raise LocalFileError(f"{path} already exists; pass --force to overwrite it")
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".partial"
+        )
+    except FileNotFoundError:
+        raise LocalFileError(
+            f"cannot write {path}: the directory {path.parent} does not exist"
+        ) from None
+    except OSError as error:
+        raise LocalFileError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # as open() would create it, not mkstemp's 0600
+        with os.fdopen(descriptor, "w", encoding="utf-8") as sink:
+            yield sink
+        _move_into_place(Path(temporary), path, force=force)
+    except OSError as error:  # writing, in the block too (a full disk, a lost mount)
+        raise LocalFileError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _move_into_place(temporary: Path, path: Path, *, force: bool) -> None:
+    if not force:
+        try:
+            os.link(temporary, path)  # atomic, and fails if the file appeared meanwhile
+            return
+        except FileExistsError:
+            raise LocalFileError(f"{path} already exists; pass --force to overwrite it") from None
+        except OSError:
+            if path.exists():  # a file system without hard links: check, then rename
+                raise LocalFileError(
+                    f"{path} already exists; pass --force to overwrite it"
+                ) from None
+    temporary.replace(path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -8,6 +8,7 @@ from app.cli_commands.common import (
     DEFAULT_PAGE_SIZE,
     AllOption,
     CursorOption,
+    ForceOption,
     JsonOption,
     LimitOption,
     OutputOption,
@@ -84,6 +85,7 @@ def history(
     cursor: CursorOption = None,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
     output: OutputOption = None,
+    force: ForceOption = False,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -94,6 +96,6 @@ def history(
         export_history(
             "Diversity snapshots",
             lambda size, after: client.entropy_history(limit=size, cursor=after, **window),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json),
+            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
             HISTORY_COLUMNS,
         )

@@ -8,6 +8,7 @@ from app.cli_commands.common import (
     DEFAULT_PAGE_SIZE,
     AllOption,
     CursorOption,
+    ForceOption,
     JsonOption,
     LimitOption,
     OutputOption,
@@ -52,6 +53,7 @@ def list_patterns(
     cursor: CursorOption = None,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
     output: OutputOption = None,
+    force: ForceOption = False,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -63,7 +65,7 @@ def list_patterns(
             lambda size, after: client.list_patterns(
                 quarantine_status=status, limit=size, cursor=after
             ),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json),
+            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
             LIST_COLUMNS,
         )
 

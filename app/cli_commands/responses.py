@@ -8,6 +8,7 @@ from app.cli_commands.common import (
     DEFAULT_PAGE_SIZE,
     AllOption,
     CursorOption,
+    ForceOption,
     JobOption,
     JsonOption,
     LimitOption,
@@ -127,6 +128,7 @@ def history(
     cursor: CursorOption = None,
     page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
     output: OutputOption = None,
+    force: ForceOption = False,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -145,7 +147,7 @@ def history(
             lambda size, after: client.response_history(
                 job_hash, limit=size, cursor=after, **window
             ),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json),
+            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
             HISTORY_COLUMNS,
             expected_total=total,
         )
