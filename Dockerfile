@@ -2,9 +2,11 @@
 # entropy-budget: `docker build -t entropy-budget .`, then see docker-compose.yml and the README's
 # "Deployment" section. tests/deploy/ checks this file against the app, the CLI and CI.
 
-# --- builder: build the wheel and install it with its dependencies into /opt/entropy-budget ---
+# --- builder: build the wheel and install it, with the locked dependencies (hash-checked), ---
+# --- into /opt/entropy-budget                                                              ---
 FROM python:3.11-slim AS builder
 WORKDIR /src
+COPY requirements/runtime.txt requirements/build.txt requirements/
 COPY pyproject.toml README.md alembic.ini ./
 COPY alembic/ alembic/
 COPY app/ app/

@@ -2,7 +2,7 @@
 
 No Docker engine runs here, so these implement the small parts of Docker's and Compose's
 semantics that the tests need: Dockerfile instructions and stages, .dockerignore matching, and
-Compose's `${VAR:?error}` / `${VAR:-default}` interpolation.
+Compose's `${VAR:?error}` / `${VAR:-default}` interpolation; and the lock files' layout.
 """
 
 import json
@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.support import PROJECT_ROOT
 
@@ -272,3 +275,68 @@ def nginx_directives(name: str, text: str | None = None) -> list[str]:
     text = NGINX_CONF.read_text() if text is None else text
     text = re.sub(r"#.*", "", text)
     return [m.strip() for m in re.findall(rf"(?:^|[{{;\s]){name}\s+([^;{{]+);", text)]
+
+
+# --- requirements/*.txt: the lock files -------------------------------------------------------
+
+LOCKS = PROJECT_ROOT / "requirements"
+PROJECT_INPUT = "entropy-budget (pyproject.toml)"
+"""How uv's `# via` annotation names pyproject.toml's own requirements."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One locked package: `name==version [; marker]`, its hashes and uv's `# via` reasons."""
+
+    name: str  # canonical (PEP 503)
+    version: str
+    marker: Marker | None
+    hashes: tuple[str, ...]
+    via: tuple[str, ...]
+
+    def applies_here(self) -> bool:
+        return self.marker is None or self.marker.evaluate()
+
+
+def lock_pins(path: Path) -> list[Pin]:
+    """The pins of a lock written by `uv pip compile --generate-hashes` (its annotations on).
+
+    uv's output is a regular subset of the requirements format: a requirement line, then
+    indented `--hash=` lines and `# via` comment lines; the requirement itself is parsed by
+    `packaging`, and only the layout around it here."""
+    pins: list[Pin] = []
+    current: dict[str, Any] | None = None
+
+    def close() -> None:
+        if current is not None:
+            pins.append(Pin(**{**current, "hashes": tuple(current["hashes"])}))
+
+    for raw in path.read_text().splitlines():
+        line = raw.rstrip(" \\")
+        stripped = line.strip()
+        if not stripped or (not line.startswith(" ") and stripped.startswith("#")):
+            continue  # the header
+        if not line.startswith(" "):
+            close()
+            requirement = Requirement(stripped)
+            (specifier,) = requirement.specifier
+            assert specifier.operator == "==", f"{path.name}: {stripped} is not an exact pin"
+            current = {
+                "name": canonicalize_name(requirement.name),
+                "version": specifier.version,
+                "marker": requirement.marker,
+                "hashes": [],
+                "via": (),
+            }
+            continue
+        assert current is not None, f"{path.name}: {raw!r} before the first requirement"
+        if stripped.startswith("--hash="):
+            current["hashes"].append(stripped.removeprefix("--hash="))
+        elif stripped.startswith("# via "):
+            current["via"] = (stripped.removeprefix("# via ").strip(),)
+        elif stripped.startswith("#   "):
+            current["via"] = (*current["via"], stripped.removeprefix("#   ").strip())
+        elif stripped != "# via":
+            raise AssertionError(f"{path.name}: unexpected line {raw!r}")
+    close()
+    return pins

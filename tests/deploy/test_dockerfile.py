@@ -136,6 +136,9 @@ def test_build_context_holds_what_the_builder_copies(stages: list[Stage], tmp_pa
         assert "__pycache__" not in path, path
         assert not path.endswith(".pyc"), path
     assert {"alembic/env.py", "alembic.ini", "app/cli.py", INSTALL_SCRIPT} <= set(sent)
+    # The locks the install reads; not the dev set, which the image does not install.
+    assert {"requirements/runtime.txt", "requirements/build.txt"} <= set(sent)
+    assert "requirements/dev.txt" not in sent
 
 
 def test_hadolint_finds_nothing() -> None:

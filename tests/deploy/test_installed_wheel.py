@@ -10,6 +10,7 @@ virtualenv's path, the interpreter (this machine's CPython 3.11, not the image's
 address served (127.0.0.1 and a free port instead of 0.0.0.0:8000).
 """
 
+import json
 import os
 import shlex
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from packaging.utils import canonicalize_name
 from sqlalchemy import inspect, text
 
 from app.cli import alembic_config
@@ -30,12 +32,14 @@ from app.core.db import create_db_engine
 from app.core.orm import Base
 from app.core.settings import Settings
 from tests.deploy.files import (
+    LOCKS,
     Stage,
     build_context,
     command_of,
     compose,
     dockerfile_stages,
     healthcheck,
+    lock_pins,
     service_environment,
 )
 from tests.support import TEST_DATABASE, free_port, throwaway_database
@@ -152,6 +156,27 @@ def test_the_package_comes_from_the_wheel_with_its_migrations(
     assert migrations == site_packages / "app" / "_migrations"
     assert (migrations / "alembic" / "env.py").is_file()
     assert list((migrations / "alembic" / "versions").glob("*.py"))
+
+
+def test_the_image_gets_exactly_the_locked_versions(image: Image, empty_workdir: Path) -> None:
+    listed = subprocess.run(
+        [str(image.venv / "bin" / "python"), "-m", "pip", "list", "--format=json"],
+        cwd=empty_workdir,
+        env=image.environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    installed = {
+        canonicalize_name(package["name"]): package["version"]
+        for package in json.loads(listed.stdout)
+    }
+    locked = {
+        pin.name: pin.version for pin in lock_pins(LOCKS / "runtime.txt") if pin.applies_here()
+    }
+    # What a new virtualenv of Python 3.11 brings (pip, setuptools), and the project's wheel.
+    assert set(installed) - set(locked) == {"pip", "setuptools", "entropy-budget"}
+    assert {name: installed[name] for name in locked} == locked
 
 
 def test_migrate_then_serve_as_the_container_does(
