@@ -11,12 +11,11 @@ from typing import Annotated
 import typer
 import uvicorn
 from alembic import command
-from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.cli_commands import alerts, budget, entropy, keys, patterns, responses
-from app.cli_commands.common import Connection
+from app.cli_commands.common import Connection, settings_or_exit
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core import api_keys
 from app.core.db import Database, create_db_engine
@@ -31,7 +30,6 @@ cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 EXIT_REFUSES_OPEN = 1
-EXIT_INVALID_SETTINGS = 2
 
 
 @cli.command()
@@ -39,7 +37,7 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Upgrade the database schema (creates the SQLite file when needed)."""
-    command.upgrade(alembic_config(), revision)
+    command.upgrade(alembic_config(settings_or_exit()), revision)
 
 
 def is_loopback(host: str) -> bool:
@@ -95,11 +93,7 @@ def serve(
     Logs are JSON lines on stderr (LOG_FORMAT=console for humans), uvicorn's included; the
     access log is the service's own (with request ids). The workers share one
     PROMETHEUS_MULTIPROC_DIR (a private one when it is not set), so /metrics adds them up."""
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        typer.echo(f"Error: invalid settings:\n{error}", err=True)
-        raise typer.Exit(EXIT_INVALID_SETTINGS) from None
+    settings = settings_or_exit()
     if migrate_first:
         command.upgrade(alembic_config(settings), "head")
     if not is_loopback(host) and not keys_configured(settings):

@@ -42,10 +42,12 @@ from app.client import (
     iter_pages,
 )
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from app.core.settings import Settings
 
 EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 2
 EXIT_LOCAL_FILE = 3
+EXIT_INVALID_SETTINGS = 2
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,6 +64,16 @@ class Connection:
 
     def client(self) -> EntropyBudgetClient:
         return EntropyBudgetClient(self.url, api_key=self.api_key, timeout=self.timeout)
+
+
+def settings_or_exit() -> Settings:
+    """This machine's settings (`serve`, `migrate`, `keys`); invalid ones are a message naming
+    the variable (never its value) and exit 2, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        typer.echo(f"Error: invalid settings:\n{error}", err=True)
+        raise typer.Exit(EXIT_INVALID_SETTINGS) from None
 
 
 def connection(ctx: typer.Context) -> Connection:

@@ -18,11 +18,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from app.cli_commands.common import fmt, print_json, stdout
+from app.cli_commands.common import fmt, print_json, settings_or_exit, stdout
 from app.core import api_keys
 from app.core.clock import utc_now
 from app.core.db import Database, create_db_engine
-from app.core.settings import KeyScope, Settings
+from app.core.settings import KeyScope
 from app.models import ApiKey
 
 EXIT_REFUSED = 1
@@ -38,7 +38,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 @contextmanager
 def _session() -> Iterator[Session]:
     """One write transaction on the settings' database; errors become clear exits."""
-    database = Database(create_db_engine(Settings(), pooled=False))
+    database = Database(create_db_engine(settings_or_exit(), pooled=False))
     try:
         with database.session(write=True) as session:
             yield session

@@ -1,13 +1,16 @@
-"""Configuration read from the environment (and an optional `.env` file)."""
+"""Configuration read from the environment (and an optional `.env` file), and secrets from files."""
 
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from limits import RateLimitItem, parse, parse_many
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/entropy-budget.db"
 
@@ -25,14 +28,14 @@ class ConfiguredKey:
 
 
 def parse_api_keys(raw: str) -> tuple[ConfiguredKey, ...]:
-    """`read:<sha256 hex>,write:<sha256 hex>`; ValueError naming the bad entry otherwise.
+    """`read:<sha256 hex>,write:<sha256 hex>` (commas or line breaks between entries, so an
+    API_KEYS_FILE may hold one a line); ValueError naming the bad entry otherwise.
 
     Only hashes are accepted: a plaintext key (or anything else) is refused, so a key never has
     to be written into the environment.
     """
     keys: list[ConfiguredKey] = []
-    for position, raw_entry in enumerate(raw.split(","), start=1):
-        entry = raw_entry.strip()
+    for position, entry in enumerate(re.split(r"[,\s]+", raw.strip()), start=1):
         if not entry:
             continue
         match = _CONFIGURED_KEY.fullmatch(entry.lower())
@@ -47,6 +50,51 @@ def parse_api_keys(raw: str) -> tuple[ConfiguredKey, ...]:
     return tuple(keys)
 
 
+SECRET_FILE_SETTINGS = ("api_keys", "database_url", "database_password")
+"""Settings that may be read from a file instead, named by `<NAME>_FILE` (as the official
+database images do with POSTGRES_PASSWORD_FILE): Docker secrets are files in /run/secrets/, so
+no secret has to travel in an environment variable."""
+
+
+def read_secret_files(values: dict[str, Any]) -> dict[str, Any]:
+    """Each `<name>_file` of SECRET_FILE_SETTINGS read into `<name>` (surrounding white space,
+    such as a final newline, removed), then DATABASE_PASSWORD put into DATABASE_URL.
+
+    A setting given both directly and as a file is refused, as is a password for an SQLite URL
+    or for a URL that carries one already: each secret has one place. Messages name variables
+    and paths, never contents."""
+    values = dict(values)
+    for name in SECRET_FILE_SETTINGS:
+        path = values.get(f"{name}_file")
+        if path is None or str(path) == "":
+            continue
+        variable = name.upper()
+        if values.get(name) not in (None, ""):
+            raise ValueError(f"{variable} and {variable}_FILE are both set: give only one")
+        try:
+            values[name] = Path(path).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise ValueError(f"{variable}_FILE: cannot read {path}: {reason}") from None
+
+    password = values.get("database_password")
+    if isinstance(password, SecretStr):
+        password = password.get_secret_value()
+    if password:
+        try:
+            url = make_url(values.get("database_url") or DEFAULT_DATABASE_URL)
+        except ArgumentError:
+            raise ValueError("DATABASE_URL is not a database URL") from None
+        if url.get_backend_name() == "sqlite":
+            raise ValueError("DATABASE_PASSWORD is set, but DATABASE_URL is an SQLite file")
+        if url.password is not None:
+            raise ValueError(
+                "DATABASE_URL carries a password and DATABASE_PASSWORD is set: give only one"
+            )
+        values["database_url"] = url.set(password=password).render_as_string(hide_password=False)
+    return values
+
+
 class Settings(BaseSettings):
     """Every knob the service reads; names are the environment variables, upper-cased."""
 
@@ -58,6 +106,20 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         description="sqlite:///path, postgresql://user@host:port/db, or an explicit "
         "SQLAlchemy driver URL.",
+    )
+    database_url_file: Path | None = Field(
+        default=None,
+        description="A file holding DATABASE_URL (a Docker secret); exclusive with DATABASE_URL.",
+    )
+    database_password: SecretStr | None = Field(
+        default=None,
+        description="The database password, added to DATABASE_URL (which then has none), so "
+        "the URL itself is no secret.",
+    )
+    database_password_file: Path | None = Field(
+        default=None,
+        description="A file holding DATABASE_PASSWORD (a Docker secret, such as the one "
+        "PostgreSQL's image reads with POSTGRES_PASSWORD_FILE).",
     )
     database_pool_size: int = Field(default=5, ge=1, le=100)
     database_max_overflow: int = Field(default=5, ge=0, le=100)
@@ -96,6 +158,11 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         default="",
         description="Comma-separated `<read|write>:<sha256 hex of the key>`; never plaintext.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        description="A file holding API_KEYS, one entry a line or comma-separated (a Docker "
+        "secret); exclusive with API_KEYS.",
     )
     api_keys_cache_seconds: float = Field(
         default=5.0,
@@ -155,6 +222,11 @@ class Settings(BaseSettings):
     policy_response_revisit_quarantine: bool = True
     policy_response_max_quarantine_revisits: int = Field(default=3, ge=0, le=100)
     policy_response_budget_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        return read_secret_files(data) if isinstance(data, dict) else data
 
     @field_validator("api_keys")
     @classmethod
