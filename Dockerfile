@@ -32,8 +32,10 @@ ENV PATH=/opt/entropy-budget/bin:$PATH \
 WORKDIR /var/lib/entropy-budget
 USER 10001:10001
 EXPOSE 8000
-# python, not curl: the slim image has no curl. No answer or a 4xx/5xx exits non-zero.
+# Healthy means ready: GET /readyz answers 200 once the database answers and its schema is at the
+# migrations' head (compose starts nginx only then). python, not curl: the slim image has no
+# curl. No answer or a 4xx/5xx exits non-zero.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
 ENTRYPOINT ["entropy-budget"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -236,9 +236,7 @@ def compose_raw() -> dict[str, Any]:
 
 def compose(environment: dict[str, str] | None = None) -> dict[str, Any]:
     """The compose file as Compose would see it, with these variables (.env) set."""
-    if environment is None:
-        environment = {"POSTGRES_PASSWORD": "s3cret-test"}
-    resolved = interpolate(compose_raw(), environment)
+    resolved = interpolate(compose_raw(), environment or {})
     assert isinstance(resolved, dict)
     return resolved
 
@@ -249,6 +247,27 @@ def service_environment(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(environment, list):
         environment = dict(item.partition("=")[::2] for item in environment)
     return {str(key): "" if value is None else str(value) for key, value in environment.items()}
+
+
+SECRETS_MOUNT = "/run/secrets/"
+"""Where Compose mounts a service's secrets: /run/secrets/<name>."""
+
+
+def with_secrets(service: dict[str, Any], root: Path) -> dict[str, str]:
+    """A service's environment with each /run/secrets/<name> replaced by the file Compose
+    would mount there: the top-level secret's `file`, relative to `root` (where
+    deploy/first-run.sh made secrets/). A secret the service does not list is an error, as
+    it would be missing in the container."""
+    declared = compose()["secrets"]
+    mounted = service.get("secrets", [])
+    assert all(isinstance(name, str) for name in mounted), "short secret syntax expected"
+    environment = service_environment(service)
+    for variable, value in environment.items():
+        if value.startswith(SECRETS_MOUNT):
+            name = value.removeprefix(SECRETS_MOUNT)
+            assert name in mounted, f"{variable} reads secret {name!r}, not mounted there"
+            environment[variable] = str(root / declared[name]["file"])
+    return environment
 
 
 def command_of(service: dict[str, Any]) -> list[str]:

@@ -2,12 +2,14 @@
 
 The builder stage is emulated from the Dockerfile itself: the build context is this tree less
 .dockerignore, the builder's COPY lines lay it out, and its RUN line (deploy/install.sh) builds
-the wheel and installs it into a new virtualenv. Then, from an empty working directory and with
-the image's ENV and the compose api service's environment, the image's ENTRYPOINT runs the
-compose `migrate` command and the Dockerfile's CMD, against a throwaway database of the suite's
-kind (a temporary SQLite file, or a PostgreSQL database). What differs from the container: the
-virtualenv's path, the interpreter (this machine's CPython 3.11, not the image's), and the
-address served (127.0.0.1 and a free port instead of 0.0.0.0:8000).
+the wheel and installs it, from the lock files, into a new virtualenv. Then, from an empty
+working directory and with the image's ENV and the compose api service's environment (its
+secrets made by deploy/first-run.sh), the image's ENTRYPOINT runs the Dockerfile's CMD (unready
+until migrated, so its HEALTHCHECK fails) and the compose `migrate` command, against a
+throwaway database of the suite's kind (a temporary SQLite file, or a PostgreSQL database). What
+differs from the container: the virtualenv's path, the interpreter (this machine's CPython
+3.11, not the image's), the secrets' paths (not /run/secrets/), and the address served
+(127.0.0.1 and a free port instead of 0.0.0.0:8000).
 """
 
 import json
@@ -26,11 +28,13 @@ import pytest
 from alembic.script import ScriptDirectory
 from packaging.utils import canonicalize_name
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from app.cli import alembic_config
 from app.core.db import create_db_engine
 from app.core.orm import Base
 from app.core.settings import Settings
+from tests.deploy.conftest import FirstRun
 from tests.deploy.files import (
     LOCKS,
     Stage,
@@ -40,7 +44,7 @@ from tests.deploy.files import (
     dockerfile_stages,
     healthcheck,
     lock_pins,
-    service_environment,
+    with_secrets,
 )
 from tests.support import TEST_DATABASE, free_port, throwaway_database
 
@@ -130,11 +134,15 @@ def empty_workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def container_env(image: Image, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The image's environment plus the compose api service's, on a throwaway database."""
-    api = service_environment(compose()["services"]["api"])
+def container_env(image: Image, tmp_path: Path, deployment: FirstRun) -> Iterator[dict[str, str]]:
+    """The image's environment plus the compose api service's, with the secret files
+    deploy/first-run.sh made, on a throwaway database (its URL instead of the compose one)."""
+    api = with_secrets(compose()["services"]["api"], deployment.root)
     with throwaway_database(TEST_DATABASE, tmp_path) as url:
-        yield {**image.environment, **api, "DATABASE_URL": url}
+        environment = {**image.environment, **api, "DATABASE_URL": url}
+        if make_url(url).get_backend_name() == "sqlite" or make_url(url).password:
+            del environment["DATABASE_PASSWORD_FILE"]  # no password to add to that URL
+        yield environment
 
 
 def test_the_package_comes_from_the_wheel_with_its_migrations(
@@ -180,32 +188,17 @@ def test_the_image_gets_exactly_the_locked_versions(image: Image, empty_workdir:
 
 
 def test_migrate_then_serve_as_the_container_does(
-    image: Image, empty_workdir: Path, container_env: dict[str, str], tmp_path: Path
+    image: Image,
+    empty_workdir: Path,
+    container_env: dict[str, str],
+    tmp_path: Path,
+    deployment: FirstRun,
 ) -> None:
+    """Unready (so unhealthy, and nginx would not start) until `migrate` has run; then the
+    write key of the first run writes, and nothing without a key does."""
     services = compose()["services"]
 
-    # `docker compose up` runs the migrate service first.
-    migrate = subprocess.run(
-        image.command(*command_of(services["migrate"])),
-        cwd=empty_workdir,
-        env=container_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    settings = Settings(database_url=container_env["DATABASE_URL"])
-    engine = create_db_engine(settings, pooled=False)
-    try:
-        with engine.connect() as connection:
-            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
-    finally:
-        engine.dispose()
-    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-    # Then the image's default command, on a free loopback port.
+    # The image's default command, on a free loopback port, before the schema exists.
     port = str(free_port())
     command = image.final.last("CMD").exec_form()
     assert command == command_of(services["api"])  # compose runs the image's own command
@@ -220,25 +213,46 @@ def test_migrate_then_serve_as_the_container_does(
             stderr=subprocess.STDOUT,
         )
     healthcheck = _healthcheck(image, port)
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_health(f"http://127.0.0.1:{port}/healthz", server, log_path)
-        created = httpx.post(
-            f"http://127.0.0.1:{port}/v1/budget/adjustments",
-            json={"job_hash": "installed-wheel", "current_entropy": 0.2},
-            timeout=10,
+        _wait_for_health(f"{base_url}/healthz", server, log_path)
+        # The image's HEALTHCHECK command, run as Docker would (exit 0 = healthy): not yet.
+        unready = subprocess.run(
+            healthcheck, cwd=empty_workdir, env=container_env, capture_output=True, check=False
         )
-        assert created.status_code == 201, created.text
-        # Ready: the installed package finds its own migrations and the schema is at their head.
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
-        assert ready.status_code == 200, ready.text
-        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
-        assert "entropy_budget_budget_adjustments_total" in metrics.text
+        assert unready.returncode != 0
+        assert httpx.get(f"{base_url}/readyz", timeout=10).status_code == 503
 
-        # The image's HEALTHCHECK command, run as Docker would (exit 0 = healthy).
+        # `docker compose up` runs the migrate service (here while the api waits).
+        migrate = subprocess.run(
+            image.command(*command_of(services["migrate"])),
+            cwd=empty_workdir,
+            env=container_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+        _assert_schema_at_head(container_env["DATABASE_URL"])
+
         healthy = subprocess.run(
             healthcheck, cwd=empty_workdir, env=container_env, capture_output=True, check=False
         )
         assert healthy.returncode == 0, healthy.stderr
+
+        body = {"job_hash": "installed-wheel", "current_entropy": 0.2}
+        anonymous = httpx.post(f"{base_url}/v1/budget/adjustments", json=body, timeout=10)
+        assert anonymous.status_code == 401
+        created = httpx.post(
+            f"{base_url}/v1/budget/adjustments",
+            json=body,
+            headers={"Authorization": f"Bearer {deployment.write_key()}"},
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        metrics = httpx.get(f"{base_url}/metrics", timeout=10)
+        assert "entropy_budget_budget_adjustments_total" in metrics.text
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -249,6 +263,17 @@ def test_migrate_then_serve_as_the_container_does(
         healthcheck, cwd=empty_workdir, env=container_env, capture_output=True, check=False
     )
     assert unhealthy.returncode != 0
+
+
+def _assert_schema_at_head(url: str) -> None:
+    engine = create_db_engine(Settings(database_url=url), pooled=False)
+    try:
+        with engine.connect() as connection:
+            version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert set(inspect(engine).get_table_names()) >= set(Base.metadata.tables)
+    finally:
+        engine.dispose()
+    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _healthcheck(image: Image, port: str) -> list[str]:
