@@ -26,6 +26,8 @@ from app.core.orm import Base
 from app.models import ExplorationBudget
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONSOLE_SCRIPT = Path(sys.executable).parent / "entropy-budget"
+"""The suite's own `entropy-budget`, for tests that run the command as a user does."""
 TEST_DATABASE = os.environ.get("EB_TEST_DATABASE", "sqlite")
 """Which database the suite runs on: `sqlite` (default) or `postgresql`."""
 POSTGRES_ADMIN_URL = os.environ.get(

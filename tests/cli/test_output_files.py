@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -18,12 +17,9 @@ import pytest
 
 from app.cli_commands.common import EXIT_LOCAL_FILE, EXIT_UNREACHABLE
 from tests.cli.helpers import Invoke, create_pattern, invoke_cli, ok, set_budget
-from tests.support import PROJECT_ROOT, Server, free_port
+from tests.support import CONSOLE_SCRIPT, PROJECT_ROOT, Server, free_port
 
 pytestmark = pytest.mark.e2e
-
-CLI = Path(sys.executable).parent / "entropy-budget"
-"""The installed console script: the subprocess tests run the CLI exactly as a user does."""
 
 
 def unreachable() -> str:
@@ -176,7 +172,7 @@ def run_cli(*args: str, prefix: tuple[str, ...] = ()) -> Any:
     started through `prefix` (a command that runs its arguments)."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("ENTROPY_BUDGET_")}
     return subprocess.run(
-        [*prefix, str(CLI), *args],
+        [*prefix, str(CONSOLE_SCRIPT), *args],
         cwd=PROJECT_ROOT,
         env=environment,
         capture_output=True,

@@ -3,17 +3,14 @@
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support import PROJECT_ROOT
+from tests.support import CONSOLE_SCRIPT, PROJECT_ROOT
 
 FIRST_RUN = "deploy/first-run.sh"
-CLI = Path(sys.executable).parent / "entropy-budget"
-"""This checkout's console script, standing in for the image's (`docker compose run ...`)."""
 
 
 @dataclass(frozen=True)
@@ -31,14 +28,14 @@ class FirstRun:
 
 def first_run(root: Path) -> FirstRun:
     """deploy/first-run.sh, run as an operator would (from a copy of the deployment's files),
-    with this checkout's CLI in place of the image's."""
+    with this checkout's console script in place of the image's (`docker compose run ...`)."""
     if not (root / FIRST_RUN).exists():
         (root / "deploy").mkdir(parents=True)
         shutil.copy2(PROJECT_ROOT / FIRST_RUN, root / FIRST_RUN)
     result = subprocess.run(
         ["sh", str(root / FIRST_RUN)],
         cwd="/",
-        env={**os.environ, "ENTROPY_BUDGET_CLI": str(CLI)},
+        env={**os.environ, "ENTROPY_BUDGET_CLI": str(CONSOLE_SCRIPT)},
         capture_output=True,
         text=True,
         timeout=60,
