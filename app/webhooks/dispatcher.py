@@ -191,6 +191,8 @@ class Dispatcher:
         finished, self._finished = self._finished, []
         free = self._concurrency - len(self._in_flight)
         try:
+            if time.monotonic() - self._last_stats >= STATS_INTERVAL_SECONDS:
+                await self._in_database(executor, self._publish_queue)
             if not finished and not await self._in_database(executor, self._work_is_due):
                 return
             outcomes, claims = await self._in_database(
@@ -209,17 +211,15 @@ class Dispatcher:
 
     def _work_is_due(self) -> bool:
         with self._database.session(write=False) as session:
-            now = self._clock()
-            due = DeliveryRepository(session).work_is_due(now, self._cap)
-            if time.monotonic() - self._last_stats >= STATS_INTERVAL_SECONDS:
-                self._publish_queue(session, now)
-            return due
+            return DeliveryRepository(session).work_is_due(self._clock(), self._cap)
 
-    def _publish_queue(self, session: Session, now: datetime) -> None:
-        depth, oldest = DeliveryRepository(session).queue()
-        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
-        self._metrics.webhook_queue(depth, age)
+    def _publish_queue(self) -> None:
+        """The queue's depth and age, for /metrics (every dispatcher, once a second)."""
         self._last_stats = time.monotonic()
+        with self._database.session(write=False) as session:
+            depth, oldest = DeliveryRepository(session).queue()
+        age = 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
+        self._metrics.webhook_queue(depth, age)
 
     def _transact(self, finished: list[Finished], free: int) -> tuple[Counter[str], Claims]:
         with self._database.session(write=True) as session:

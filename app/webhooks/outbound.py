@@ -17,6 +17,7 @@ only the service can reach (loopback, private networks, cloud metadata). The rul
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 import typing
@@ -37,6 +38,7 @@ METADATA_ADDRESSES = frozenset(
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_HOST_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """host, port -> the addresses (as text) a connection may go to."""
@@ -84,9 +86,13 @@ def parse_destination(url: str, *, allow_private: bool) -> Destination:
     if not host:
         raise UnsafeDestinationError("the URL has no host")
     literal = _address_literal(host)
+    if literal is None and not _HOST_NAME.fullmatch(host):
+        raise UnsafeDestinationError("the URL's host is not a valid host name")
     if literal is not None and not allow_private:
         check_address(literal, host)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if not 0 < port < 65536:
+        raise UnsafeDestinationError(f"port {port} is not a TCP port")
     return Destination(parsed.scheme, host, port, parsed.raw_path)
 
 

@@ -1,6 +1,7 @@
 """A real webhook receiver for the tests: an HTTP server on 127.0.0.1 (in a thread of the test
 process) that records every request it gets and answers as the test scripts it."""
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,12 +48,15 @@ def always(status: int = 204) -> Script:
 
 
 class Receiver:
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.hanging = 0
+        self.active = 0
+        self.most_active = 0
+        """The most requests it was answering at once."""
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,7 +72,15 @@ class Receiver:
                 with receiver._lock:
                     count = len(receiver.deliveries)
                     receiver.deliveries.append(delivery)
-                reply = receiver.script(delivery, count)
+                    receiver.active += 1
+                    receiver.most_active = max(receiver.most_active, receiver.active)
+                try:
+                    self._answer(receiver.script(delivery, count))
+                finally:
+                    with receiver._lock:
+                        receiver.active -= 1
+
+            def _answer(self, reply: Reply) -> None:
                 if reply.hang:
                     with receiver._lock:
                         receiver.hanging += 1
@@ -87,24 +99,33 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"
+        self.port: int = self._server.server_address[1]
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
 
     def received(self) -> list[Delivery]:
         with self._lock:
             return list(self.deliveries)
 
-    def wait_for(self, condition: Callable[[list[Delivery]], bool], timeout: float = 20.0) -> list[Delivery]:
+    def wait_for(
+        self, condition: Callable[[list[Delivery]], bool], timeout: float = 20.0
+    ) -> list[Delivery]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             got = self.received()
             if condition(got):
                 return got
             time.sleep(0.02)
-        raise AssertionError(f"the receiver did not get what was expected; it got {len(self.received())}")
+        raise AssertionError(
+            f"the receiver did not get what was expected; it got {len(self.received())}"
+        )
 
     @contextmanager
     def running(self) -> Iterator["Receiver"]:
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         thread.start()
         try:
             yield self
@@ -115,6 +136,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver(script: Script | None = None) -> Iterator[Receiver]:
-    with Receiver(script or always()).running() as running:
+def receiver(
+    script: Script | None = None, *, tls: ssl.SSLContext | None = None
+) -> Iterator[Receiver]:
+    with Receiver(script or always(), tls=tls).running() as running:
         yield running
