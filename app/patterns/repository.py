@@ -115,7 +115,7 @@ class PatternRepository:
             .returning(Pattern.id, Pattern.status_sequence)
             .execution_options(synchronize_session=False)
         )
-        sequences = {pattern_id: sequence for pattern_id, sequence in changed}
+        sequences = {row.id: row.status_sequence for row in changed}
         return [Revisit(pattern_id, sequences[pattern_id]) for pattern_id in revisited]
 
 

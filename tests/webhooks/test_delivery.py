@@ -45,7 +45,8 @@ def test_every_delivery_verifies_and_carries_the_standard_headers_and_body(
         assert set(payload) == {"type", "timestamp", "data"}
         assert payload["timestamp"] == response["recorded_at"]  # the event's time
         assert delivery.headers["content-type"] == "application/json"
-        assert delivery.message_id.startswith("msg_") and "." not in delivery.message_id
+        assert delivery.message_id.startswith("msg_")
+        assert "." not in delivery.message_id
         sent_at = int(delivery.headers["webhook-timestamp"])
         assert abs(sent_at - time.time()) < 10  # the attempt's own time
         assert delivery.headers["webhook-signature"].startswith("v1,")

@@ -139,13 +139,15 @@ def test_429_502_504_wait_at_least_retry_after(status: int) -> None:
     assert verdict.retry_in == 120.0
     # A Retry-After shorter than the schedule's step does not hurry the retry.
     sooner = rules.judge_attempt(status, 1.0, failures_so_far=1, schedule=SCHEDULE)
-    assert sooner.retry_in is not None and sooner.retry_in >= 300 * (1 - rules.JITTER)
+    assert sooner.retry_in is not None
+    assert sooner.retry_in >= 300 * (1 - rules.JITTER)
 
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_retry_after_of_other_statuses_is_not_followed(status: int) -> None:
     verdict = rules.judge_attempt(status, 120.0, failures_so_far=0, schedule=SCHEDULE)
-    assert verdict.retry_in is not None and verdict.retry_in <= 5 * (1 + rules.JITTER)
+    assert verdict.retry_in is not None
+    assert verdict.retry_in <= 5 * (1 + rules.JITTER)
 
 
 def test_retry_after_reads_seconds_and_http_dates_and_caps_them() -> None:
