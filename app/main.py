@@ -47,6 +47,8 @@ from app.responses.router import router as responses_router
 from app.responses.rules import CheckStatus
 from app.responses.schemas import ResponseAction
 from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.router import TAG as WEBHOOKS_TAG
+from app.webhooks.router import events_router as webhook_events
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.rules import DeliveryStatus, EventType, MessageType
 
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         description=API_DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        openapi_tags=[WEBHOOKS_TAG],
+        webhooks=webhook_events,
     )
     app.state.settings = settings
     app.state.database = database

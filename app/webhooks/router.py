@@ -3,7 +3,17 @@ the attempts log with redelivery."""
 
 from typing import Annotated
 
-from fastapi import BackgroundTasks, Depends, Path, Query, Request, Response, status
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from starlette.concurrency import run_in_threadpool
 
 from app.core.clock import ClockDep
@@ -25,9 +35,19 @@ from app.webhooks.schemas import (
     EndpointRecord,
     EndpointUpdate,
     EndpointWithSecret,
+    PingPayload,
+    ResponseTriggeredPayload,
+    StatusChangedPayload,
 )
 
 router = service_router("/v1/webhooks", "webhooks")
+
+TAG = {
+    "name": "webhooks",
+    "description": "Endpoints that receive events (entropy responses, pattern status changes) "
+    "as signed Standard Webhooks POSTs, delivered at least once from a transactional outbox; "
+    "their secrets, pings, attempts log and redeliveries. The payloads are under `webhooks`.",
+}
 
 WebhookId = Annotated[Identifier, Path(description="The webhook endpoint's id.")]
 MessageId = Annotated[Identifier, Path(description="The message's id (its `webhook-id` header).")]
@@ -203,3 +223,94 @@ def retry_webhook_attempt(
     delivery = service.retry_attempt(session, clock, webhook_id, message_id)
     background.add_task(_wake_dispatcher, request)
     return AttemptRecord.model_validate(delivery, from_attributes=True)
+
+
+# -- what a receiver gets (the OpenAPI document's `webhooks`) -----------------------------------
+
+events_router = APIRouter(tags=["webhooks"], generate_unique_id_function=lambda route: route.name)
+
+MessageIdHeader = Annotated[
+    str,
+    Header(
+        alias="webhook-id",
+        description="The message's id: the same on every attempt of it, so deduplicate on it.",
+        examples=["msg_5f1d3c9a0b7e4d2f8a6c1e3b9d7f5a2c"],
+    ),
+]
+TimestampHeader = Annotated[
+    str,
+    Header(
+        alias="webhook-timestamp",
+        description="Unix seconds of this attempt, signed with it: refuse one too far from now.",
+        examples=["1772366406"],
+    ),
+]
+SignatureHeader = Annotated[
+    str,
+    Header(
+        alias="webhook-signature",
+        description="`v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` "
+        "keyed with the base64-decoded secret; two, space-separated, while a rotated secret "
+        "still signs.",
+        examples=["v1,Jq2g1t3oJ7dXhM9r0VbZ1p2W9yQyB1kqR4m1oQ3aT8I="],
+    ),
+]
+DELIVERED = "Any 2xx within the deadline: delivered, no further attempt."
+RECEIVER_ANSWERS: dict[int | str, dict[str, str]] = {
+    "410": {"description": "Gone: the message fails and the endpoint is disabled."},
+    "429": {"description": "Too busy: retried, no sooner than its `Retry-After`."},
+    "502": {"description": "Retried, no sooner than its `Retry-After` when it has one."},
+    "504": {"description": "Retried, no sooner than its `Retry-After` when it has one."},
+    "4XX": {"description": "Retried on WEBHOOKS_RETRY_SCHEDULE, then failed."},
+    "5XX": {"description": "Retried on WEBHOOKS_RETRY_SCHEDULE, then failed."},
+}
+
+
+@events_router.post(
+    "entropy_response.triggered",
+    summary="An entropy response was recorded",
+    responses=RECEIVER_ANSWERS,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_description=DELIVERED,
+)
+def on_entropy_response_triggered(
+    body: ResponseTriggeredPayload,
+    webhook_id: MessageIdHeader,
+    webhook_timestamp: TimestampHeader,
+    webhook_signature: SignatureHeader,
+) -> None:
+    """Sent for every response, whether a reading or `POST /v1/entropy-responses` ran it,
+    with the ids of the patterns it sent back to `pending`."""
+
+
+@events_router.post(
+    "pattern.status_changed",
+    summary="A pattern's quarantine status changed",
+    responses=RECEIVER_ANSWERS,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_description=DELIVERED,
+)
+def on_pattern_status_changed(
+    body: StatusChangedPayload,
+    webhook_id: MessageIdHeader,
+    webhook_timestamp: TimestampHeader,
+    webhook_signature: SignatureHeader,
+) -> None:
+    """Sent when a PATCH changes the status (cause `request`) or a response revisits the
+    pattern (cause `response`); keep the highest `sequence` per pattern."""
+
+
+@events_router.post(
+    "ping",
+    summary="A ping asked for with POST /v1/webhooks/{webhook_id}/ping",
+    responses=RECEIVER_ANSWERS,
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_description=DELIVERED,
+)
+def on_ping(
+    body: PingPayload,
+    webhook_id: MessageIdHeader,
+    webhook_timestamp: TimestampHeader,
+    webhook_signature: SignatureHeader,
+) -> None:
+    """Sent to the pinged endpoint alone, signed like every other message."""

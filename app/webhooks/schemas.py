@@ -1,7 +1,7 @@
 """Webhook endpoints, their attempts log, and the events they receive."""
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -15,9 +15,11 @@ from pydantic import (
 from app.core.pagination import Page
 from app.core.schemas import LongText, Record, RequestBody
 from app.patterns.schemas import QuarantineStatus
+from app.responses.schemas import EntropyResponseRecord
 from app.webhooks.rules import DeliveryStatus, EventType, MessageType, StatusCause
 
 MAX_URL_LENGTH = 2048
+NEXT_CURSOR = "Pass it as `cursor` for the next page; null on the last page."
 
 ENDPOINT_ID_EXAMPLE = "3f6c1f0e-2b8a-4d8e-9c51-7a2e4b1d9f03"
 MESSAGE_ID_EXAMPLE = "msg_5f1d3c9a0b7e4d2f8a6c1e3b9d7f5a2c"
@@ -85,8 +87,10 @@ class EndpointUpdate(RequestBody):
         }
     )
 
-    url: WebhookUrl | None = None
-    events: Subscriptions | None = None
+    url: WebhookUrl | None = Field(default=None, description="A new URL, checked as at creation.")
+    events: Subscriptions | None = Field(
+        default=None, description="The event types it receives from now on."
+    )
     description: EndpointDescription = None
     enabled: bool | None = Field(
         default=None,
@@ -139,7 +143,8 @@ class EndpointRecord(Record):
 
 
 class EndpointPage(Page[EndpointRecord]):
-    pass
+    items: list[EndpointRecord] = Field(description="The endpoints of this page.")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class EndpointWithSecret(EndpointRecord):
@@ -208,7 +213,8 @@ class AttemptRecord(BaseModel):
 
 
 class AttemptPage(Page[AttemptRecord]):
-    pass
+    items: list[AttemptRecord] = Field(description="The messages of this page.")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class StatusChange(BaseModel):
@@ -250,12 +256,31 @@ class PingData(BaseModel):
     endpoint_id: str = Field(description="The endpoint pinged.")
 
 
-class WebhookPayload(BaseModel):
-    """The body of every webhook (Standard Webhooks): the same bytes on every attempt."""
-
-    type: MessageType = Field(description="The event type.")
+class _Payload(BaseModel):
     timestamp: datetime = Field(
         description="When the event occurred (RFC 3339), the same on every attempt; the "
         "attempt's own time is the signed `webhook-timestamp` header."
     )
-    data: dict[str, Any] = Field(description="The event's data.")
+
+
+class ResponseTriggeredPayload(_Payload):
+    """The body of an `entropy_response.triggered` webhook."""
+
+    type: Literal["entropy_response.triggered"] = Field(description="The event type.")
+    data: EntropyResponseRecord = Field(
+        description="The response, as `GET /v1/entropy-responses/{id}` shows it."
+    )
+
+
+class StatusChangedPayload(_Payload):
+    """The body of a `pattern.status_changed` webhook."""
+
+    type: Literal["pattern.status_changed"] = Field(description="The event type.")
+    data: StatusChange = Field(description="The change.")
+
+
+class PingPayload(_Payload):
+    """The body of a `ping` webhook."""
+
+    type: Literal["ping"] = Field(description="The event type.")
+    data: PingData = Field(description="The endpoint pinged.")

@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 from app.core.settings import Settings
 from app.webhooks.rules import signature_header
+from app.webhooks.schemas import PingPayload, ResponseTriggeredPayload, StatusChangedPayload
 from tests.webhooks.conftest import (
     ALL_EVENTS,
     attempts,
@@ -23,6 +24,13 @@ from tests.webhooks.conftest import (
     trigger_response,
 )
 from tests.webhooks.receiver import Delivery, Reply, always, receiver
+
+DOCUMENTED = {
+    "entropy_response.triggered": ResponseTriggeredPayload,
+    "pattern.status_changed": StatusChangedPayload,
+    "ping": PingPayload,
+}
+"""The payload models of the OpenAPI document's `webhooks`, by type."""
 
 
 def verified(deliveries: list[Delivery], secret: str) -> list[dict[str, Any]]:
@@ -43,6 +51,7 @@ def test_every_delivery_verifies_and_carries_the_standard_headers_and_body(
     assert {p["type"] for p in payloads} == set(ALL_EVENTS)
     for delivery, payload in zip(got, payloads, strict=True):
         assert set(payload) == {"type", "timestamp", "data"}
+        DOCUMENTED[payload["type"]].model_validate_json(delivery.body)  # as the OpenAPI says
         assert payload["timestamp"] == response["recorded_at"]  # the event's time
         assert delivery.headers["content-type"] == "application/json"
         assert delivery.message_id.startswith("msg_")
@@ -282,6 +291,7 @@ def test_a_ping_is_delivered_to_that_endpoint_alone(app_client: TestClient) -> N
     assert answer.json()["event_type"] == "ping"
     assert answer.json()["status"] == "pending"
     payload = delivery.verify(secret)
+    PingPayload.model_validate_json(delivery.body)
     assert payload["type"] == "ping"  # type: ignore[index]
     assert payload["data"] == {"endpoint_id": endpoint_id}  # type: ignore[index]
     assert delivery.message_id == answer.json()["message_id"]
