@@ -53,7 +53,7 @@ logger = structlog.stdlib.get_logger("app.webhooks")
 
 FAN_OUT_BATCH = 500
 """Messages one cycle fans out at most."""
-BATCHING_SECONDS = 0.005
+BATCHING_SECONDS = 0.02
 """After an attempt finishes, how long the dispatcher waits for others to finish too, so that
 one transaction records them together."""
 STOP_GRACE_SECONDS = 2.0
