@@ -157,7 +157,12 @@ class Dispatcher:
     # -- the dispatcher's own thread ------------------------------------------------------------
 
     def _main(self) -> None:
-        asyncio.run(self._run())
+        try:
+            asyncio.run(self._run())
+        except Exception:
+            logger.exception("webhook dispatcher stopped")
+        finally:
+            self._started.set()  # start() never waits on a thread that failed to start
 
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -201,6 +206,12 @@ class Dispatcher:
         except (DBAPIError, PoolTimeoutError) as error:
             self._finished = finished + self._finished  # recorded by a later cycle
             self._warn_database(error)
+            return
+        except Exception:
+            # A bug must not end the thread (this worker would stop delivering): log it and
+            # go on; the outcomes are recorded by a later cycle, or their leases expire.
+            self._finished = finished + self._finished
+            logger.exception("webhook dispatcher cycle failed")
             return
         self._metrics.webhook_outcomes(outcomes)
         for claim in claims.deliveries:
@@ -308,7 +319,11 @@ class Dispatcher:
                     rules.signature_header(signing, claim.message_id, timestamp, body),
                 ),
             ]
-            answer = await sender.post(claim.url, headers, body)
+            try:
+                answer = await sender.post(claim.url, headers, body)
+            except Exception:  # a bug, not the receiver's doing: logged, counted as a failure
+                logger.exception("webhook attempt failed unexpectedly", message_id=claim.message_id)
+                answer = Answer(None, error="the attempt failed unexpectedly (see the logs)")
             ended = self._clock()
             verdict = rules.judge_attempt(
                 answer.status_code,

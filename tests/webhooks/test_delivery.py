@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from app.core.settings import Settings
 from app.webhooks.rules import signature_header
 from app.webhooks.schemas import PingPayload, ResponseTriggeredPayload, StatusChangedPayload
+from tests.observability.scrape import scrape, value
 from tests.webhooks.conftest import (
     ALL_EVENTS,
     attempts,
@@ -260,9 +261,7 @@ def test_the_in_flight_cap_per_endpoint_holds_and_a_dead_endpoint_starves_no_oth
 
 
 def gauge(client: TestClient, name: str) -> float:
-    prefix = f"entropy_budget_{name} "
-    lines = client.get("/metrics").text.splitlines()
-    return next(float(line.removeprefix(prefix)) for line in lines if line.startswith(prefix))
+    return value(scrape(client), f"entropy_budget_{name}")
 
 
 def test_during_a_rotation_deliveries_carry_both_signatures(app_client: TestClient) -> None:

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
+from tests.observability.scrape import scrape, value
 from tests.webhooks.conftest import (
     attempts,
     create_endpoint,
@@ -23,9 +24,7 @@ from tests.webhooks.receiver import Delivery, Reply, receiver
 
 
 def counter_value(client: TestClient, outcome: str) -> float:
-    prefix = f'entropy_budget_webhook_deliveries_total{{outcome="{outcome}"}} '
-    lines = client.get("/metrics").text.splitlines()
-    return next(float(line.removeprefix(prefix)) for line in lines if line.startswith(prefix))
+    return value(scrape(client), "entropy_budget_webhook_deliveries_total", outcome=outcome)
 
 
 def test_two_dispatchers_share_the_work_within_the_cap_and_deliver_each_message_once(

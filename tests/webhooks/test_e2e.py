@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from app.models import WebhookDelivery, WebhookMessage
+from tests.observability.scrape import scrape, value
 from tests.support import Server, uvicorn_server
 from tests.webhooks.receiver import Delivery, Reply, receiver
 
@@ -264,8 +265,6 @@ def test_a_receiver_that_never_answers_does_not_slow_readings(
 
 
 def delivered_count(server: Server) -> float:
-    prefix = 'entropy_budget_webhook_deliveries_total{outcome="delivered"} '
-    metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
-    return next(
-        float(line.removeprefix(prefix)) for line in metrics.splitlines() if line.startswith(prefix)
-    )
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        samples = scrape(http)
+    return value(samples, "entropy_budget_webhook_deliveries_total", outcome="delivered")
