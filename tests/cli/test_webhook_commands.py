@@ -45,7 +45,7 @@ def test_create_prints_the_secret_once_and_it_signs_the_deliveries(
 ) -> None:
     result = ok(run("webhooks", "create", hooks.url, "--event", "pattern.status_changed"))
 
-    secret = table_field(result.stdout, "secret")
+    secret = hooks.secret = table_field(result.stdout, "secret")
     webhook_id = table_field(result.stdout, "id")
     assert secret.startswith("whsec_")
     assert "not shown again" in result.stderr
@@ -89,7 +89,8 @@ def test_list_shows_the_endpoints_without_secrets(run: Invoke, api: httpx.Client
 def test_attempts_and_retry_follow_and_redo_a_delivery(
     run: Invoke, api: httpx.Client, hooks: Receiver
 ) -> None:
-    webhook_id = json.loads(ok(run("webhooks", "create", hooks.url, "--json")).stdout)["id"]
+    created = json.loads(ok(run("webhooks", "create", hooks.url, "--json")).stdout)
+    webhook_id, hooks.secret = created["id"], created["secret"]
     pinged = json.loads(ok(run("webhooks", "ping", webhook_id, "--json")).stdout)
     [attempt] = delivered(api, webhook_id, 1)
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
 from app.main import create_app
+from tests.webhooks.receiver import Receiver
 
 ALL_EVENTS = ["entropy_response.triggered", "pattern.status_changed"]
 FAST: dict[str, Any] = {
@@ -44,13 +45,16 @@ def app_client(fast_settings: Settings) -> Iterator[TestClient]:
 
 
 def create_endpoint(
-    client: TestClient, url: str, events: list[str] | None = None, **fields: Any
+    client: TestClient, target: str | Receiver, events: list[str] | None = None, **fields: Any
 ) -> tuple[str, str]:
-    """A new endpoint's id and secret."""
-    answer = client.post(
-        "/v1/webhooks", json={"url": url, "events": events or ALL_EVENTS, **fields}
-    )
+    """A new endpoint's id and secret; for a receiver, the receiver then verifies every
+    delivery it got with that secret when it stops."""
+    url = target if isinstance(target, str) else target.url
+    body = {"url": url, "events": events or ALL_EVENTS, **fields}
+    answer = client.post("/v1/webhooks", json=body)
     assert answer.status_code == 201, answer.text
+    if isinstance(target, Receiver):
+        target.secret = answer.json()["secret"]
     return answer.json()["id"], answer.json()["secret"]
 
 

@@ -50,6 +50,9 @@ def always(status: int = 204) -> Script:
 class Receiver:
     def __init__(self, script: Script, *, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
+        self.secret: str | None = None
+        """The endpoint's secret, once the test knows it: every delivery the receiver got is
+        then verified with the reference library when it stops."""
         self.deliveries: list[Delivery] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -133,6 +136,9 @@ class Receiver:
             self._stopping.set()
             self._server.shutdown()
             self._server.server_close()
+        if self.secret is not None:
+            for delivery in self.received():
+                delivery.verify(self.secret)
 
 
 @contextmanager

@@ -43,7 +43,7 @@ def test_every_delivery_verifies_and_carries_the_standard_headers_and_body(
     app_client: TestClient,
 ) -> None:
     with receiver() as hooks:
-        endpoint_id, secret = create_endpoint(app_client, hooks.url)
+        endpoint_id, secret = create_endpoint(app_client, hooks)
         create_pattern(app_client, "p-1")
         response = trigger_response(app_client)
         got = hooks.wait_for(lambda d: len(d) == 2)
@@ -73,7 +73,7 @@ def test_a_tampered_body_a_wrong_secret_and_an_old_timestamp_fail_verification(
     app_client: TestClient,
 ) -> None:
     with receiver() as hooks:
-        _, secret = create_endpoint(app_client, hooks.url)
+        _, secret = create_endpoint(app_client, hooks)
         trigger_response(app_client)
         [delivery] = hooks.wait_for(lambda d: len(d) == 1)
 
@@ -104,7 +104,7 @@ def test_a_receiver_answering_500_then_200_gets_the_message_on_the_retry(
         delivering_app(fast_settings, webhooks_retry_schedule="1.1s") as client,
         receiver(fail_first) as hooks,
     ):
-        endpoint_id, secret = create_endpoint(client, hooks.url)
+        endpoint_id, secret = create_endpoint(client, hooks)
         trigger_response(client)
         first, retry = hooks.wait_for(lambda d: len(d) == 2)
         [attempt] = eventually(
@@ -125,7 +125,7 @@ def test_retries_follow_the_schedule_then_the_message_fails(fast_settings: Setti
         delivering_app(fast_settings, webhooks_retry_schedule="0.1s,0.1s") as client,
         receiver(always(503)) as hooks,
     ):
-        endpoint_id, secret = create_endpoint(client, hooks.url, ["entropy_response.triggered"])
+        endpoint_id, secret = create_endpoint(client, hooks, ["entropy_response.triggered"])
         trigger_response(client)
         [attempt] = eventually(
             lambda: [a for a in attempts(client, endpoint_id) if a["status"] == "failed"]
@@ -159,7 +159,7 @@ def test_429_502_and_504_are_retried_no_sooner_than_retry_after(
         delivering_app(fast_settings, webhooks_retry_schedule="0.1s") as client,
         receiver(busy_once) as hooks,
     ):
-        create_endpoint(client, hooks.url, ["entropy_response.triggered"])
+        create_endpoint(client, hooks, ["entropy_response.triggered"])
         trigger_response(client)
         first, retry = hooks.wait_for(lambda d: len(d) == 2)
 
@@ -176,7 +176,7 @@ def test_410_disables_the_endpoint_and_enabling_it_resumes_delivery(
         return Reply(410) if gone["yes"] else Reply(204)
 
     with delivering_app(fast_settings) as client, receiver(answer) as hooks:
-        endpoint_id, secret = create_endpoint(client, hooks.url, ["entropy_response.triggered"])
+        endpoint_id, secret = create_endpoint(client, hooks, ["entropy_response.triggered"])
         trigger_response(client, "job-1")
         endpoint = eventually(
             lambda: (
@@ -211,12 +211,12 @@ def test_an_endpoint_gets_only_what_it_subscribed_to_and_only_from_its_creation_
     app_client: TestClient,
 ) -> None:
     with receiver() as early, receiver() as late:
-        create_endpoint(app_client, early.url, ["pattern.status_changed"])
+        create_endpoint(app_client, early, ["pattern.status_changed"])
         create_pattern(app_client, "p-1", status="pending")
         app_client.patch("/v1/patterns/p-1", json={"quarantine_status": "quarantined"})
         trigger_response(app_client, "job-1", revisit_quarantine=False)
         early.wait_for(lambda d: len(d) == 1)
-        _, late_secret = create_endpoint(app_client, late.url)
+        _, late_secret = create_endpoint(app_client, late)
         app_client.patch("/v1/patterns/p-1", json={"quarantine_status": "validated"})
         early.wait_for(lambda d: len(d) == 2)
         late_got = late.wait_for(lambda d: len(d) == 1)
@@ -244,8 +244,8 @@ def test_the_in_flight_cap_per_endpoint_holds_and_a_dead_endpoint_starves_no_oth
         receiver(hang) as dead,
         receiver() as alive,
     ):
-        create_endpoint(client, dead.url, ["entropy_response.triggered"])
-        _, secret = create_endpoint(client, alive.url, ["entropy_response.triggered"])
+        create_endpoint(client, dead, ["entropy_response.triggered"])
+        _, secret = create_endpoint(client, alive, ["entropy_response.triggered"])
         for job in range(6):
             trigger_response(client, f"job-{job}", revisit_quarantine=False)
         got = alive.wait_for(lambda d: len(d) == 6)
@@ -266,7 +266,7 @@ def gauge(client: TestClient, name: str) -> float:
 
 def test_during_a_rotation_deliveries_carry_both_signatures(app_client: TestClient) -> None:
     with receiver() as hooks:
-        endpoint_id, old = create_endpoint(app_client, hooks.url, ["entropy_response.triggered"])
+        endpoint_id, old = create_endpoint(app_client, hooks, ["entropy_response.triggered"])
         rotated = app_client.post(f"/v1/webhooks/{endpoint_id}/rotate-secret")
         new = rotated.json()["secret"]
         trigger_response(app_client)
@@ -280,8 +280,8 @@ def test_during_a_rotation_deliveries_carry_both_signatures(app_client: TestClie
 
 def test_a_ping_is_delivered_to_that_endpoint_alone(app_client: TestClient) -> None:
     with receiver() as pinged, receiver() as other:
-        endpoint_id, secret = create_endpoint(app_client, pinged.url)
-        create_endpoint(app_client, other.url)
+        endpoint_id, secret = create_endpoint(app_client, pinged)
+        create_endpoint(app_client, other)
         answer = app_client.post(f"/v1/webhooks/{endpoint_id}/ping")
         [delivery] = pinged.wait_for(lambda d: len(d) == 1)
         time.sleep(0.2)
@@ -306,7 +306,7 @@ def test_a_disabled_endpoint_cannot_be_pinged(app_client: TestClient) -> None:
 
 def test_a_redelivery_sends_the_same_message_again(app_client: TestClient) -> None:
     with receiver() as hooks:
-        endpoint_id, secret = create_endpoint(app_client, hooks.url, ["entropy_response.triggered"])
+        endpoint_id, secret = create_endpoint(app_client, hooks, ["entropy_response.triggered"])
         trigger_response(app_client)
         [first] = hooks.wait_for(lambda d: len(d) == 1)
         eventually(lambda: attempts(app_client, endpoint_id)[0]["status"] == "delivered")

@@ -30,14 +30,18 @@ def counter_value(client: TestClient, outcome: str) -> float:
 def test_two_dispatchers_share_the_work_within_the_cap_and_deliver_each_message_once(
     fast_settings: Settings,
 ) -> None:
-    settings = fast_settings.model_copy(update={"webhooks_max_in_flight_per_endpoint": 3})
+    # Two slots each: together they could have four attempts in flight, one above the cap,
+    # and neither can deliver everything alone at full speed.
+    settings = fast_settings.model_copy(
+        update={"webhooks_max_in_flight_per_endpoint": 3, "webhooks_dispatch_concurrency": 2}
+    )
     with (
         receiver(lambda _d, _n: Reply(204, delay=0.05)) as hooks,
         ExitStack() as apps,
     ):
         first = apps.enter_context(delivering_app(settings))
         second = apps.enter_context(delivering_app(settings))
-        endpoint_id, secret = create_endpoint(first, hooks.url, ["entropy_response.triggered"])
+        endpoint_id, secret = create_endpoint(first, hooks, ["entropy_response.triggered"])
         responses = [
             trigger_response(first if n % 2 else second, f"job-{n}", revisit_quarantine=False)
             for n in range(40)
@@ -74,7 +78,7 @@ def test_an_expired_lease_hands_the_message_over_and_the_late_outcome_is_not_rec
         update={"webhooks_lease_seconds": 0.5, "webhooks_timeout_seconds": 5.0}
     )
     with receiver(slow_first_time) as hooks, delivering_app(settings) as client:
-        endpoint_id, secret = create_endpoint(client, hooks.url, ["entropy_response.triggered"])
+        endpoint_id, secret = create_endpoint(client, hooks, ["entropy_response.triggered"])
         trigger_response(client, revisit_quarantine=False)
         first, second = hooks.wait_for(lambda d: len(d) == 2)
         attempt = eventually(
@@ -103,12 +107,13 @@ def test_a_stopping_dispatcher_gives_its_claims_back_for_another_to_deliver_at_o
     )
     with receiver(lambda _d, _n: Reply(hang=True)) as dead, receiver() as alive:
         with delivering_app(settings) as client:
-            endpoint_id, _ = create_endpoint(client, dead.url, ["entropy_response.triggered"])
+            endpoint_id, _ = create_endpoint(client, dead, ["entropy_response.triggered"])
             for job in range(2):
                 trigger_response(client, f"job-{job}", revisit_quarantine=False)
             eventually(lambda: dead.hanging == 2)
             # The receiver moves; the two attempts in flight still wait on the old one.
             client.patch(f"/v1/webhooks/{endpoint_id}", json={"url": alive.url})
+            alive.secret = dead.secret
         # The app stopped: its two attempts were cut short and released, not left leased for
         # five minutes.
         with delivering_app(settings):

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select
 from app.models import WebhookDelivery, WebhookMessage
 from tests.observability.scrape import scrape, value
 from tests.support import Server, uvicorn_server
-from tests.webhooks.receiver import Delivery, Reply, receiver
+from tests.webhooks.receiver import Delivery, Receiver, Reply, receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -42,14 +42,16 @@ def env(**overrides: str) -> dict[str, str]:
     return FAST_ENV | {f"WEBHOOKS_{k.upper()}": v for k, v in overrides.items()}
 
 
-def create_endpoint(server: Server, url: str) -> str:
+def create_endpoint(server: Server, hooks: Receiver) -> str:
+    """An endpoint for the receiver, which verifies every delivery with its secret."""
     answer = httpx.post(
         f"{server.base_url}/v1/webhooks",
-        json={"url": url, "events": ["entropy_response.triggered"]},
+        json={"url": hooks.url, "events": ["entropy_response.triggered"]},
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
     secret: str = answer.json()["secret"]
+    hooks.secret = secret
     return secret
 
 
@@ -129,7 +131,7 @@ def test_a_sigkill_mid_delivery_loses_nothing_and_duplicates_keep_their_webhook_
     settings = env(lease_seconds="2", timeout_seconds="1.5")
     with receiver(hold_after_ten) as hooks:
         with uvicorn_server(database_url, log_dir, workers=2, extra_env=settings) as server:
-            secret = create_endpoint(server, hooks.url)
+            secret = create_endpoint(server, hooks)
             acknowledged = trigger_responses([server], events)
             wait_until(lambda: hooks.hanging >= 2, 30, "attempts in flight")
             server.crash()
@@ -157,7 +159,7 @@ def test_two_processes_deliver_a_thousand_events_none_twice(
         uvicorn_server(database_url, log_dir, extra_env=settings) as first,
         uvicorn_server(database_url, log_dir, extra_env=settings) as second,
     ):
-        secret = create_endpoint(first, hooks.url)
+        secret = create_endpoint(first, hooks)
         acknowledged = trigger_responses([first, second], events)
         hooks.wait_for(lambda d: len(d) >= events, timeout=60)
         wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
@@ -194,7 +196,7 @@ def test_two_processes_whose_leases_expire_duplicate_with_the_same_webhook_id(
         uvicorn_server(database_url, log_dir, extra_env=settings) as first,
         uvicorn_server(database_url, log_dir, extra_env=settings) as second,
     ):
-        secret = create_endpoint(first, hooks.url)
+        secret = create_endpoint(first, hooks)
         acknowledged = trigger_responses([first, second], events)
         wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
         got = hooks.received()
@@ -220,7 +222,7 @@ def test_a_receiver_answering_500_then_200_gets_each_message_on_the_retry(
         receiver(fail_first) as hooks,
         uvicorn_server(database_url, log_dir, extra_env=env()) as server,
     ):
-        secret = create_endpoint(server, hooks.url)
+        secret = create_endpoint(server, hooks)
         acknowledged = trigger_responses([server], 5)
         wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
         got = hooks.received()
@@ -243,7 +245,7 @@ def test_a_receiver_that_never_answers_does_not_slow_readings(
         uvicorn_server(database_url, log_dir, extra_env=settings) as server,
         httpx.Client(base_url=server.base_url, timeout=10) as http,
     ):
-        create_endpoint(server, dead.url)
+        create_endpoint(server, dead)
         policy = http.put("/v1/jobs/job-1/policy", json={"response": {"cooldown_seconds": 0}})
         assert policy.status_code == 200, policy.text
         for _ in range(4):  # four responses: four messages, one per dispatcher slot
