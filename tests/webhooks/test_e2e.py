@@ -8,6 +8,8 @@ delivery verified with the Standard Webhooks reference library.
 - A receiver answering 500, then 200, gets each message on the retry, which verifies.
 - A receiver that never answers does not slow readings: they answer within 1 s while every
   dispatcher slot hangs on it.
+- PostgreSQL goes away while messages wait and attempts are in flight: once it is back, every
+  message is delivered.
 """
 
 import threading
@@ -19,11 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
 from sqlalchemy import Engine, select
 
+from app.cli import alembic_config
+from app.core.settings import Settings
 from app.models import WebhookDelivery, WebhookMessage
 from tests.observability.scrape import scrape, value
-from tests.support import Server, uvicorn_server
+from tests.support import TEST_DATABASE, Server, throwaway_postgres_cluster, uvicorn_server
 from tests.webhooks.receiver import Delivery, Receiver, Reply, receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -264,6 +269,54 @@ def test_a_receiver_that_never_answers_does_not_slow_readings(
         assert dead.hanging == 4  # still every slot
 
     assert max(latencies) < 1.0, f"slowest reading took {max(latencies):.3f} s"
+
+
+@pytest.mark.skipif(TEST_DATABASE != "postgresql", reason="a PostgreSQL outage")
+def test_deliveries_resume_after_a_database_outage(tmp_path: Path) -> None:
+    failing = threading.Event()
+    failing.set()
+    answered: set[str] = set()
+    lock = threading.Lock()
+
+    def fail_until_told(delivery: Delivery, _count: int) -> Reply:
+        if failing.is_set():
+            return Reply(503, delay=0.2)
+        with lock:
+            answered.add(delivery.message_id)
+        return Reply(204)
+
+    with throwaway_postgres_cluster() as cluster:
+        command.upgrade(alembic_config(Settings(database_url=cluster.url)), "head")
+        with (
+            receiver(fail_until_told) as hooks,
+            uvicorn_server(cluster.url, tmp_path, extra_env=env(), via_cli=True) as server,
+            httpx.Client(base_url=server.base_url, timeout=10) as http,
+        ):
+            secret = create_endpoint(server, hooks)
+            acknowledged = trigger_responses([server], 20, clients=4)
+            hooks.wait_for(lambda d: len(d) >= 5)  # attempts in flight, failing
+            cluster.stop()
+            time.sleep(2)  # attempts end; their outcomes cannot be recorded
+            failing.clear()
+            cluster.start()
+            wait_until(lambda: len(answered) == 20, 60, "every message answered 204")
+            [endpoint] = http.get("/v1/webhooks").json()["items"]
+            wait_until(
+                lambda: (
+                    {
+                        a["status"]
+                        for a in http.get(f"/v1/webhooks/{endpoint['id']}/attempts").json()["items"]
+                    }
+                    == {"delivered"}
+                ),
+                30,
+                "every delivery recorded",
+            )
+        log = server.log_path.read_text()
+
+    assert sorted(set(response_ids(hooks.received(), secret))) == sorted(acknowledged)
+    assert "webhook dispatcher cannot reach the database" in log
+    assert secret.removeprefix("whsec_") not in log
 
 
 def delivered_count(server: Server) -> float:
