@@ -36,7 +36,7 @@ def test_two_dispatchers_share_the_work_within_the_cap_and_deliver_each_message_
         update={"webhooks_max_in_flight_per_endpoint": 3, "webhooks_dispatch_concurrency": 2}
     )
     with (
-        receiver(lambda _d, _n: Reply(204, delay=0.05)) as hooks,
+        receiver(lambda _d, _n: Reply(204, delay=0.2)) as hooks,
         ExitStack() as apps,
     ):
         first = apps.enter_context(delivering_app(settings))
