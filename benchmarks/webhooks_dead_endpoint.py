@@ -5,15 +5,14 @@ alternately in one run: the target is a ratio >= 0.9.
     .venv/bin/python -m benchmarks.webhooks_dead_endpoint --db postgresql
 
 Two services, each on its own new database and configured alike (`entropy-budget serve`, 2
-workers, the default webhook settings), take wrk's readings (benchmarks/readings.lua, 64
-connections) in turn. Every job's response cooldown is 0, so every reading below 0.3 runs a
-response and writes an event: about a third of the readings, the heaviest outbox load a
-readings stream can make. On one service an endpoint subscribed to every event points at a
-blackhole, a listener on 127.0.0.1 that accepts connections and never answers: each of its
-messages is fanned out, claimed, and hangs until the 15 s deadline, then waits for its retry.
-The other has no endpoint: its dispatchers only mark the messages fanned out. Afterwards,
-every response of both has its event in the outbox, and every event of the dead endpoint's
-service is a delivery to it.
+workers unless --workers says otherwise, the default webhook settings), take wrk's readings
+(benchmarks/readings.lua, 64 connections) in turn. Every job's response cooldown is 0, so
+every reading below 0.3 runs a response and writes an event: about a third of the readings,
+the heaviest outbox load a readings stream can make. On one service an endpoint subscribed
+to every event points at a blackhole, a listener on 127.0.0.1 that accepts connections and
+never answers: each of its messages is fanned out, claimed, and hangs until the 15 s
+deadline, then waits for its retry. The other has no endpoint: its dispatchers only mark the
+messages fanned out. Afterwards, every response of both has its event in the outbox.
 """
 
 import argparse
@@ -86,45 +85,45 @@ def outbox_counts(url: str) -> dict[str, int]:
     return {name: int(count or 0) for name, count in counts.items()}
 
 
-def run(kind: str, *, seconds: int, rounds: int, connections: int, jobs: int) -> dict[str, object]:
+def run(
+    kind: str, *, seconds: int, rounds: int, connections: int, jobs: int, workers: int
+) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"without endpoint": [], "dead endpoint": []}
     load = {"JOBS": str(jobs)}
-    with (
-        blackhole() as dead_url,
-        database(kind) as plain_db,
-        database(kind) as subscribed_db,
-        service(9111, plain_db, env=ENV) as plain,
-        service(9112, subscribed_db, env=ENV) as subscribed,
-    ):
-        created = httpx.post(
-            subscribed.url + "/v1/webhooks",
-            json={
-                "url": dead_url,
-                "events": ["entropy_response.triggered", "pattern.status_changed"],
-            },
-            timeout=10,
-        )
-        assert created.status_code == 201, created.text
-        targets = {"without endpoint": plain.url, "dead endpoint": subscribed.url}
-        for round_number in range(rounds + 1):  # round 0 warms up and is not reported
-            order = list(targets) if round_number % 2 else list(targets)[::-1]
-            for name in order:
-                result = wrk(
-                    targets[name],
-                    seconds=2 if round_number == 0 else seconds,
-                    connections=connections,
-                    script=SCRIPT,
-                    env=load,
-                )
-                assert result.non_2xx == 0, result
-                if round_number:
-                    results[name].append(result)
-        backlog = {
-            "queue_depth": gauge(subscribed.url, "webhook_queue_depth"),
-            "oldest_pending_seconds": gauge(subscribed.url, "webhook_oldest_pending_seconds"),
-        }
-    # Servers stopped: the outbox is complete on both.
-    plain_counts, subscribed_counts = outbox_counts(plain_db), outbox_counts(subscribed_db)
+    with blackhole() as dead_url, database(kind) as plain_db, database(kind) as subscribed_db:
+        with (
+            service(9111, plain_db, workers=workers, env=ENV) as plain,
+            service(9112, subscribed_db, workers=workers, env=ENV) as subscribed,
+        ):
+            created = httpx.post(
+                subscribed.url + "/v1/webhooks",
+                json={
+                    "url": dead_url,
+                    "events": ["entropy_response.triggered", "pattern.status_changed"],
+                },
+                timeout=10,
+            )
+            assert created.status_code == 201, created.text
+            targets = {"without endpoint": plain.url, "dead endpoint": subscribed.url}
+            for round_number in range(rounds + 1):  # round 0 warms up and is not reported
+                order = list(targets) if round_number % 2 else list(targets)[::-1]
+                for name in order:
+                    result = wrk(
+                        targets[name],
+                        seconds=2 if round_number == 0 else seconds,
+                        connections=connections,
+                        script=SCRIPT,
+                        env=load,
+                    )
+                    assert result.non_2xx == 0, result
+                    if round_number:
+                        results[name].append(result)
+            backlog = {
+                "queue_depth": gauge(subscribed.url, "webhook_queue_depth"),
+                "oldest_pending_seconds": gauge(subscribed.url, "webhook_oldest_pending_seconds"),
+            }
+        # Servers stopped: the outbox is complete on both.
+        plain_counts, subscribed_counts = outbox_counts(plain_db), outbox_counts(subscribed_db)
     assert plain_counts["events"] == plain_counts["responses"] > 0, plain_counts
     assert plain_counts["deliveries"] == 0, plain_counts
     assert subscribed_counts["events"] == subscribed_counts["responses"] > 0, subscribed_counts
@@ -143,6 +142,7 @@ def run(kind: str, *, seconds: int, rounds: int, connections: int, jobs: int) ->
         "database": kind,
         "machine": machine(),
         "connections": connections,
+        "workers": workers,
         "seconds_per_run": seconds,
         "rounds": rounds,
         "jobs": jobs,
@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per service")
     arguments = parser.parse_args()
     report = run(
         arguments.db,
@@ -167,6 +168,7 @@ def main() -> None:
         rounds=arguments.rounds,
         connections=arguments.connections,
         jobs=arguments.jobs,
+        workers=arguments.workers,
     )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
