@@ -51,6 +51,14 @@ from app.responses.schemas import (
     ResponseStatistics,
     TriggerRequest,
 )
+from app.webhooks.rules import DeliveryStatus
+from app.webhooks.schemas import (
+    AttemptPage,
+    AttemptRecord,
+    EndpointCreate,
+    EndpointPage,
+    EndpointWithSecret,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -382,6 +390,33 @@ class EntropyBudgetClient:
     def record_application(self, pattern_id: str, body: ApplicationCreate) -> ApplicationRecord:
         path = f"/v1/patterns/{_segment(pattern_id)}/applications"
         return self._send(ApplicationRecord, "POST", path, body)
+
+    # -- webhooks -----------------------------------------------------------------------------
+
+    def create_webhook(self, body: EndpointCreate) -> EndpointWithSecret:
+        """A new endpoint; its `secret` is in this answer only."""
+        return self._send(EndpointWithSecret, "POST", "/v1/webhooks", body)
+
+    def list_webhooks(self, *, limit: int | None = None, cursor: str | None = None) -> EndpointPage:
+        return self._get(EndpointPage, "/v1/webhooks", limit=limit, cursor=cursor)
+
+    def webhook_attempts(
+        self,
+        webhook_id: str,
+        *,
+        status: DeliveryStatus | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> AttemptPage:
+        path = f"/v1/webhooks/{_segment(webhook_id)}/attempts"
+        return self._get(AttemptPage, path, status=status, limit=limit, cursor=cursor)
+
+    def retry_webhook_attempt(self, webhook_id: str, message_id: str) -> AttemptRecord:
+        path = f"/v1/webhooks/{_segment(webhook_id)}/attempts/{_segment(message_id)}/retry"
+        return self._request(AttemptRecord, "POST", path)
+
+    def ping_webhook(self, webhook_id: str) -> AttemptRecord:
+        return self._request(AttemptRecord, "POST", f"/v1/webhooks/{_segment(webhook_id)}/ping")
 
     # -- alerts -------------------------------------------------------------------------------
 

@@ -46,6 +46,11 @@ from app.patterns.schemas import QuarantineStatus
 from app.responses.router import router as responses_router
 from app.responses.rules import CheckStatus
 from app.responses.schemas import ResponseAction
+from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.router import TAG as WEBHOOKS_TAG
+from app.webhooks.router import events_router as webhook_events
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.rules import DeliveryStatus, EventType, MessageType
 
 API_DESCRIPTION = """
 Keeps learning systems from collapsing onto a few patterns: an exploration budget per job,
@@ -60,6 +65,9 @@ NAMED_ENUMS = {
     "ResponseAction": ResponseAction,
     "CheckStatus": CheckStatus,
     "AlertRule": AlertRule,
+    "WebhookEventType": EventType,
+    "WebhookMessageType": MessageType,
+    "DeliveryStatus": DeliveryStatus,
 }
 """The fixed vocabularies, each one shared component of the OpenAPI document."""
 
@@ -89,6 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             metrics.worker_started()
             if writer is not None:
                 writer.start()
+            app.state.webhook_dispatcher.start()
             purger = asyncio.create_task(
                 purge_expired_keys_periodically(
                     database, clock, settings.idempotency_purge_interval_seconds
@@ -98,6 +107,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
                 yield
             finally:
                 purger.cancel()
+                await run_in_threadpool(app.state.webhook_dispatcher.stop)
                 if writer is not None:
                     await run_in_threadpool(writer.stop)
                 await run_in_threadpool(keys.flush_uses)
@@ -110,6 +120,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         description=API_DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        openapi_tags=[WEBHOOKS_TAG],
+        webhooks=webhook_events,
     )
     app.state.settings = settings
     app.state.database = database
@@ -117,6 +129,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.metrics = metrics
     app.state.readiness = ReadinessProbe(database, settings)
     app.state.export_slots = threading.BoundedSemaphore(settings.export_max_concurrent)
+    app.state.webhook_dispatcher = Dispatcher(database, settings, clock, metrics)
 
     for router in (
         readings_router,
@@ -127,6 +140,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
         applications_router,
         jobs_router,
         alerts_router,
+        webhooks_router,
         dashboard.router,
         operations.router,
     ):

@@ -27,6 +27,7 @@ from app.core.orm import Base, SequenceKey, UTCDateTime
 ADJUSTMENT_TYPES = ("initial", "decay", "boost", "floor_enforced", "ceiling_enforced", "manual")
 QUARANTINE_STATUSES = ("pending", "quarantined", "validated", "retired")
 API_KEY_SCOPES = ("read", "write")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -123,6 +124,9 @@ class Pattern(Base):
     success_count: Mapped[int] = mapped_column(BigInteger, default=0)
     outcome_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """Applications whose outcome is known (success or failure), the exploit rate's denominator."""
+    status_sequence: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """How many times the status changed: each change's `pattern.status_changed` webhook
+    carries it, so receivers can drop a stale event that arrives late."""
 
 
 class PatternApplication(Base):
@@ -229,3 +233,79 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebhookEndpoint(Base):
+    """A receiver of webhooks. Its signing secret is stored as issued (signing needs it); it
+    leaves the service only in the answers that create or rotate it.
+
+    It gets the messages of the events it subscribed to whose sequence is above
+    `after_message_seq`, the outbox's last sequence when it was created."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_recent", "created_at", "seq"),)
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(64))
+    previous_secret: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    after_message_seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookMessage(Base):
+    """The outbox: one row per event, written in the transaction of the record it reports.
+
+    `body` is the exact JSON every attempt sends. `fanned_out` turns true once a dispatcher has
+    made the message's deliveries (one per subscribed endpoint)."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (Index("ix_webhook_messages_fan_out", "fanned_out", "seq"),)
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    event_type: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    body: Mapped[str] = mapped_column(Text)
+    fanned_out: Mapped[bool] = mapped_column(Boolean)
+
+
+class WebhookDelivery(Base):
+    """One message to one endpoint: its status, its attempts, and its lease while a dispatcher
+    holds it (`lease_token` names the claim; an outcome is recorded only under that claim)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_seq", "message_seq"),
+        CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_in_flight", "endpoint_seq", "status", "lease_until"),
+        Index("ix_webhook_deliveries_endpoint_recent", "endpoint_seq", "created_at", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    endpoint_seq: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.seq", ondelete="CASCADE")
+    )
+    message_seq: Mapped[int] = mapped_column(ForeignKey("webhook_messages.seq"))
+    message_id: Mapped[str] = mapped_column(String(40))
+    """The message's id and type, copied: the attempts log reads this table alone."""
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    """Failed attempts since the message was (re)queued: the retry schedule's position."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[str | None] = mapped_column(String(32))

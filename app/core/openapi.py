@@ -73,8 +73,12 @@ FIELD_ERROR_SCHEMA: dict[str, Any] = {
             "description": 'Where: ["body", "job_hash"], ["query", "limit"]...',
             "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
         },
-        "msg": {"type": "string", "title": "Message"},
-        "type": {"type": "string", "title": "Error type"},
+        "msg": {"type": "string", "title": "Message", "description": "What is wrong with it."},
+        "type": {
+            "type": "string",
+            "title": "Error type",
+            "description": "A machine-readable kind: missing, less_than_equal, url_refused...",
+        },
     },
     "required": ["loc", "msg", "type"],
 }
@@ -102,6 +106,7 @@ VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
         "errors": {
             "type": "array",
             "title": "Errors",
+            "description": "Every invalid input, one entry each.",
             "items": {"$ref": "#/components/schemas/FieldError"},
         },
     },

@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.webhooks.rules import DEFAULT_RETRY_SCHEDULE, parse_schedule
+
 DEFAULT_DATABASE_URL = "sqlite:///./data/entropy-budget.db"
 
 KeyScope = Literal["read", "write"]
@@ -223,6 +225,54 @@ class Settings(BaseSettings):
     policy_response_max_quarantine_revisits: int = Field(default=3, ge=0, le=100)
     policy_response_budget_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
 
+    webhooks_retry_schedule: str = Field(
+        default=DEFAULT_RETRY_SCHEDULE,
+        description="Delays before each retry of a failed webhook attempt (jittered by 10%), "
+        "comma-separated durations with a unit (ms, s, m, h, d); after the last: failed.",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Total deadline of one webhook attempt: resolving, connecting, TLS, "
+        "sending and the answer's status line and headers.",
+    )
+    webhooks_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a claimed message is this dispatcher's; a message whose lease "
+        "expired (its dispatcher died) is claimed again. Keep it above the timeout.",
+    )
+    webhooks_max_in_flight_per_endpoint: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Attempts in flight to one endpoint, across every worker and replica.",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Allow http:// endpoints and addresses that are not global (loopback, "
+        "private networks): tests and single-host setups only.",
+    )
+    webhooks_dispatch: bool = Field(
+        default=True,
+        description="Run a webhook dispatcher in each worker process (off: this process "
+        "only writes the outbox; another process must deliver).",
+    )
+    webhooks_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often an idle dispatcher looks for messages to deliver.",
+    )
+    webhooks_dispatch_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Attempts one worker process has in flight at once (all endpoints).",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
@@ -247,6 +297,12 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("webhooks_retry_schedule")
+    @classmethod
+    def _valid_retry_schedule(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
     @property
     def configured_keys(self) -> tuple[ConfiguredKey, ...]:
         return parse_api_keys(self.api_keys)
@@ -254,6 +310,11 @@ class Settings(BaseSettings):
     @property
     def rate_limit_item(self) -> RateLimitItem:
         return parse(self.rate_limit)
+
+    @property
+    def webhooks_retry_delays(self) -> tuple[float, ...]:
+        """WEBHOOKS_RETRY_SCHEDULE in seconds."""
+        return parse_schedule(self.webhooks_retry_schedule)
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ that exits is removed by `mark_process_dead`).
 """
 
 import os
+from collections.abc import Mapping
 from typing import get_args
 
 from prometheus_client import (
@@ -30,6 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from app.budget.schemas import AdjustmentType
 from app.core.telemetry import Tally
 from app.observability.multiproc import MULTIPROC_DIR_ENV
+from app.webhooks.rules import Outcome
 
 NAMESPACE = "entropy_budget"
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -130,9 +132,36 @@ class Instruments:
             multiprocess_mode="livesum",
             registry=registry,
         )
-        # Every adjustment type is exported from the start, at 0.
+        self.webhook_deliveries = Counter(
+            "webhook_deliveries",
+            "Webhook attempts, by outcome: delivered, retry (failed, retried later), failed (no "
+            "retry left), gone (410: the endpoint is disabled), lease_lost (another dispatcher "
+            "had taken the message over).",
+            ("outcome",),
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.webhook_queue_depth = Gauge(
+            "webhook_queue_depth",
+            "Webhook messages waiting: deliveries pending to enabled endpoints, and messages "
+            "not yet fanned out.",
+            namespace=NAMESPACE,
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self.webhook_oldest_pending = Gauge(
+            "webhook_oldest_pending_seconds",
+            "Age of the oldest waiting webhook message (since its event occurred); 0 when none.",
+            namespace=NAMESPACE,
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        # Every adjustment type and webhook outcome is exported from the start, at 0.
         self.adjustment_counters = {
             kind: self.adjustments.labels(kind) for kind in get_args(AdjustmentType)
+        }
+        self.webhook_outcome_counters = {
+            outcome: self.webhook_deliveries.labels(outcome) for outcome in get_args(Outcome)
         }
 
 
@@ -197,6 +226,15 @@ class Metrics:
             instruments.reading_batch_size.observe(size)
         if tally.diversity is not None:
             instruments.diversity.set(tally.diversity)
+
+    def webhook_outcomes(self, outcomes: Mapping[str, int]) -> None:
+        """Attempts whose outcome a dispatcher recorded (or could not: lease_lost)."""
+        for outcome, count in outcomes.items():
+            self._instruments.webhook_outcome_counters[outcome].inc(count)
+
+    def webhook_queue(self, depth: int, oldest_seconds: float) -> None:
+        self._instruments.webhook_queue_depth.set(depth)
+        self._instruments.webhook_oldest_pending.set(oldest_seconds)
 
     def worker_started(self) -> None:
         self._instruments.workers.set(1)

@@ -2,6 +2,7 @@
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
@@ -10,6 +11,13 @@ from app.core.pagination import PageRequest, keyset_page
 from app.models import Pattern, PatternApplication
 
 SELECTABLE_STATUSES = ("pending", "validated")
+
+
+class Revisit(NamedTuple):
+    """A pattern a response sent back to pending, and its status sequence after that change."""
+
+    pattern_id: str
+    status_sequence: int
 
 
 class PatternRepository:
@@ -68,7 +76,7 @@ class PatternRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def revisit_quarantined(self, limit: int, reason: str) -> list[str]:
+    def revisit_quarantined(self, limit: int, reason: str) -> list[Revisit]:
         """Send up to `limit` quarantined patterns, most recently seen first, back to pending.
 
         The caller holds the quarantine-revisit lock. Rows are locked in id order (the order
@@ -94,14 +102,21 @@ class PatternRepository:
             )
         )
         revisited = [pattern_id for pattern_id in candidates if pattern_id in still_quarantined]
-        if revisited:
-            self.session.execute(
-                update(Pattern)
-                .where(Pattern.id.in_(revisited))
-                .values(quarantine_status="pending", quarantine_reason=reason)
-                .execution_options(synchronize_session=False)
+        if not revisited:
+            return []
+        changed = self.session.execute(
+            update(Pattern)
+            .where(Pattern.id.in_(revisited))
+            .values(
+                quarantine_status="pending",
+                quarantine_reason=reason,
+                status_sequence=Pattern.status_sequence + 1,
             )
-        return revisited
+            .returning(Pattern.id, Pattern.status_sequence)
+            .execution_options(synchronize_session=False)
+        )
+        sequences = {row.id: row.status_sequence for row in changed}
+        return [Revisit(pattern_id, sequences[pattern_id]) for pattern_id in revisited]
 
 
 class ApplicationRepository:

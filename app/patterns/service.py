@@ -21,6 +21,8 @@ from app.patterns.schemas import (
     PatternCreate,
     PatternStatusUpdate,
 )
+from app.webhooks import outbox
+from app.webhooks.schemas import StatusChange
 
 
 def create_pattern(session: Session, clock: Clock, body: PatternCreate) -> Pattern:
@@ -71,14 +73,31 @@ def update_status(
     pattern = PatternRepository(session).get(pattern_id, for_update=True)
     if pattern is None:
         raise NotFoundProblem(f"No pattern {pattern_id!r}.")
-    entering = body.quarantine_status != pattern.quarantine_status
+    old_status = pattern.quarantine_status
+    entering = body.quarantine_status != old_status
+    now = clock()
     if entering and body.quarantine_status == "quarantined":
-        pattern.quarantined_at = clock()
+        pattern.quarantined_at = now
     if entering and body.quarantine_status == "validated":
-        pattern.validated_at = clock()
+        pattern.validated_at = now
     pattern.quarantine_status = body.quarantine_status
     pattern.quarantine_reason = body.quarantine_reason
+    if entering:
+        pattern.status_sequence += 1
     session.flush()
+    if entering:  # its webhook event, in this transaction (the outbox)
+        outbox.record_status_change(
+            session,
+            StatusChange(
+                pattern_id=pattern.id,
+                old_status=old_status,
+                new_status=body.quarantine_status,
+                cause="request",
+                response_id=None,
+                sequence=pattern.status_sequence,
+            ),
+            occurred_at=now,
+        )
     return pattern
 
 

@@ -95,15 +95,19 @@ class EntropyResponseRecord(Record):
         }
     )
 
-    id: str
-    job_hash: str
-    recorded_at: datetime
-    entropy_at_trigger: float
-    threshold_used: float
-    actions_taken: list[ResponseAction]
-    budget_boosted: bool
-    quarantine_revisits: int
-    patterns_revisited: list[str]
+    id: str = Field(description="The response's id.")
+    job_hash: str = Field(description="The job it responded for.")
+    recorded_at: datetime = Field(description="When it was recorded.")
+    entropy_at_trigger: float = Field(description="The diversity that triggered it.")
+    threshold_used: float = Field(description="The threshold it was below.")
+    actions_taken: list[ResponseAction] = Field(
+        description="budget_boost, and quarantine_revisit when at least one pattern was revisited."
+    )
+    budget_boosted: bool = Field(description="Whether the job's budget was boosted.")
+    quarantine_revisits: int = Field(description="How many patterns it sent back to pending.")
+    patterns_revisited: list[str] = Field(
+        description="The ids of those patterns, most recently seen first."
+    )
 
 
 class EntropyResponsePage(Page[EntropyResponseRecord]):

@@ -14,7 +14,7 @@ from app.core.pagination import PageRequest, Position, TimeWindow
 from app.core.problems import NotFoundProblem
 from app.entropy.service import current_diversity
 from app.models import EntropyResponse
-from app.patterns.repository import PatternRepository
+from app.patterns.repository import PatternRepository, Revisit
 from app.responses import rules
 from app.responses.chains import ResponseChains, ResponseRow
 from app.responses.repository import ResponseRepository, history_rows
@@ -24,6 +24,8 @@ from app.responses.schemas import (
     ResponseStatistics,
     TriggerContext,
 )
+from app.webhooks import outbox
+from app.webhooks.schemas import StatusChange
 
 
 def check_response_needed(
@@ -67,7 +69,7 @@ def respond(
             now=now,
         )
         actions.append("budget_boost")
-    revisited: list[str] = []
+    revisited: list[Revisit] = []
     if config.revisit_quarantine and config.max_quarantine_revisits > 0:
         lock_quarantine_revisits(session)
         revisited = PatternRepository(session).revisit_quarantined(
@@ -81,10 +83,35 @@ def respond(
         threshold_used=trigger.threshold_used,
         actions_taken=actions,
         budget_boosted=config.boost_budget,
-        patterns_revisited=revisited,
+        patterns_revisited=[revisit.pattern_id for revisit in revisited],
         now=now,
     )
+    _record_webhook_events(session, response, revisited)
     return response, boost
+
+
+def _record_webhook_events(
+    session: Session, response: ResponseRow, revisited: list[Revisit]
+) -> None:
+    """The response's webhook events, in its transaction (the outbox): the response itself and
+    each pattern it sent back to pending."""
+    changes = [
+        StatusChange(
+            pattern_id=revisit.pattern_id,
+            old_status="quarantined",
+            new_status="pending",
+            cause="response",
+            response_id=response["id"],
+            sequence=revisit.status_sequence,
+        )
+        for revisit in revisited
+    ]
+    outbox.record_response(
+        session,
+        EntropyResponseRecord.model_validate(response).model_dump(mode="json"),
+        changes,
+        occurred_at=response["recorded_at"],
+    )
 
 
 def trigger_response(

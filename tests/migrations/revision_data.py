@@ -347,11 +347,167 @@ def rows_at_0005() -> Rows:
     return rows
 
 
+def rows_at_0008() -> Rows:
+    """0005's rows with each pattern's count of status changes, plus webhooks: an endpoint in
+    a secret rotation's overlap and one disabled by a 410; messages fanned out and not (a ping
+    among them, bodies with non-ASCII text); deliveries delivered, failed, pending and leased."""
+    rows = rows_at_0005()
+    sequences = {"p-mixed": 2, "p-unknown": 3_000_000_000, "p-success": 0, "p-unused": 1}
+    for pattern in rows["patterns"]:
+        pattern["status_sequence"] = sequences[pattern["id"]]
+    endpoint = {
+        "description": None,
+        "events": ["entropy_response.triggered", "pattern.status_changed"],
+        "enabled": True,
+        "disabled_reason": None,
+        "previous_secret": None,
+        "previous_secret_expires_at": None,
+        "after_message_seq": 0,
+    }
+    rows["webhook_endpoints"] = [
+        endpoint
+        | {
+            "seq": 1,
+            "id": "7b0c2a3e-0d1f-4f8e-9a6b-5c4d3e2f1a0b",
+            "url": "https://hooks.example.com/entropy-budget?token=abc",
+            "description": "Revalidation queue ✓",
+            "secret": "whsec_" + "A" * 43 + "=",
+            "previous_secret": "whsec_" + "B" * 43 + "=",
+            "previous_secret_expires_at": at(86_400 + 0.5),
+            "created_at": at(1200),
+            "updated_at": at(1300.000001),
+        },
+        endpoint
+        | {
+            "seq": 2,
+            "id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+            "url": "https://gone.example.com/",
+            "events": ["pattern.status_changed"],
+            "enabled": False,
+            "disabled_reason": "The endpoint answered 410 Gone at 2026-03-01T12:30:00+00:00",
+            "secret": "whsec_" + "C" * 43 + "=",
+            "after_message_seq": 1,
+            "created_at": at(1250),
+            "updated_at": at(1800),
+        },
+    ]
+    body = (
+        '{"type":"pattern.status_changed","timestamp":"2026-03-01T12:08:20Z","data":'
+        '{"pattern_id":"p-unknown","old_status":"quarantined","new_status":"pending",'
+        '"cause":"response","response_id":"response-1","sequence":3000000000}}'
+    )
+    rows["webhook_messages"] = [
+        {
+            "seq": 1,
+            "id": "msg_00000000000000000000000000000001",
+            "event_type": "entropy_response.triggered",
+            "occurred_at": at(500),
+            "body": '{"type":"entropy_response.triggered","data":{"note":"réponse ✓"}}',
+            "fanned_out": True,
+        },
+        {
+            "seq": 2,
+            "id": "msg_00000000000000000000000000000002",
+            "event_type": "pattern.status_changed",
+            "occurred_at": at(500),
+            "body": body,
+            "fanned_out": True,
+        },
+        {
+            "seq": 3,
+            "id": "msg_00000000000000000000000000000003",
+            "event_type": "ping",
+            "occurred_at": at(1400),
+            "body": '{"type":"ping","timestamp":"2026-03-01T12:23:20Z","data":{}}',
+            "fanned_out": True,
+        },
+        {
+            "seq": 4,
+            "id": "msg_00000000000000000000000000000004",
+            "event_type": "pattern.status_changed",
+            "occurred_at": at(1900),
+            "body": body,
+            "fanned_out": False,
+        },
+    ]
+    never_attempted = {
+        "attempts": 0,
+        "failures": 0,
+        "last_attempt_at": None,
+        "last_status_code": None,
+        "last_error": None,
+        "lease_until": None,
+        "lease_token": None,
+    }
+    rows["webhook_deliveries"] = [
+        never_attempted
+        | {
+            "seq": 1,
+            "endpoint_seq": 1,
+            "message_seq": 1,
+            "message_id": "msg_00000000000000000000000000000001",
+            "event_type": "entropy_response.triggered",
+            "status": "delivered",
+            "attempts": 2,
+            "failures": 1,
+            "created_at": at(501),
+            "next_attempt_at": None,
+            "last_attempt_at": at(507),
+            "last_status_code": 204,
+        },
+        never_attempted
+        | {
+            "seq": 2,
+            "endpoint_seq": 1,
+            "message_seq": 2,
+            "message_id": "msg_00000000000000000000000000000002",
+            "event_type": "pattern.status_changed",
+            "status": "pending",
+            "attempts": 3,
+            "failures": 2,
+            "created_at": at(501),
+            "next_attempt_at": at(2400),
+            "last_attempt_at": at(2300),
+            "last_error": "no answer within 15 s",
+            "lease_until": at(2360),
+            "lease_token": "0123456789abcdef0123456789abcdef",
+        },
+        never_attempted
+        | {
+            "seq": 3,
+            "endpoint_seq": 2,
+            "message_seq": 2,
+            "message_id": "msg_00000000000000000000000000000002",
+            "event_type": "pattern.status_changed",
+            "status": "failed",
+            "attempts": 1,
+            "failures": 1,
+            "created_at": at(501),
+            "next_attempt_at": None,
+            "last_attempt_at": at(1800),
+            "last_status_code": 410,
+        },
+        never_attempted
+        | {
+            "seq": 4,
+            "endpoint_seq": 1,
+            "message_seq": 3,
+            "message_id": "msg_00000000000000000000000000000003",
+            "event_type": "ping",
+            "status": "pending",
+            "created_at": at(1400),
+            "next_attempt_at": at(1400),
+        },
+    ]
+    return rows
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
     "0003": rows_at_0003,
     "0004": rows_at_0004,
     "0005": rows_at_0005,
+    "0008": rows_at_0008,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

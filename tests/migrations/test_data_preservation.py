@@ -119,10 +119,21 @@ def _check_0005_backfill(before: Snapshot, after: Snapshot) -> None:
     assert {(job,) for job in created} == _lock_rows(after) - _lock_rows(before)
 
 
+def _check_0008_backfill(before: Snapshot, after: Snapshot) -> None:
+    """0008 starts every pattern's count of status changes at 0 (none reported yet) and the
+    webhook tables empty, or as they were kept through a downgrade and upgrade: never made up."""
+    assert {row["id"]: row["status_sequence"] for row in after["patterns"].values()} == {
+        row["id"]: 0 for row in before["patterns"].values()
+    }
+    for table in ("webhook_endpoints", "webhook_messages", "webhook_deliveries"):
+        assert after[table] == before.get(table, {}), table
+
+
 AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
     "0002": _check_0002_backfill,
     "0003": _check_0003_backfill,
     "0005": _check_0005_backfill,
+    "0008": _check_0008_backfill,
 }
 """What a step's upgrade must have made of the rows (backfills), by revision."""
 

@@ -43,6 +43,14 @@ from app.responses.schemas import (
     ResponseStatistics,
     TriggerRequest,
 )
+from app.webhooks.schemas import (
+    AttemptRecord,
+    EndpointCreate,
+    EndpointRecord,
+    EndpointUpdate,
+    EndpointWithSecret,
+    StatusChange,
+)
 
 PROBLEM = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
@@ -70,6 +78,8 @@ REQUEST_MODELS: list[type[BaseModel]] = [
     PolicyChanges,
     ReadingRequest,
     SelectionRequest,
+    EndpointCreate,
+    EndpointUpdate,
 ]
 RECORD_MODELS: list[type[BaseModel]] = [
     BudgetRecord,
@@ -85,6 +95,10 @@ RECORD_MODELS: list[type[BaseModel]] = [
     Policy,
     ReadingResult,
     SelectionResult,
+    EndpointRecord,
+    EndpointWithSecret,
+    AttemptRecord,
+    StatusChange,
 ]
 
 

@@ -1,0 +1,60 @@
+"""The transactional outbox: the writers of records call these in their own transaction, so a
+committed record always has its event and an event never outlives a rolled-back record.
+
+Only the message is written here (one row per event, its body final); which endpoints get it
+is decided later by the dispatchers (`app.webhooks.dispatcher`), off the writer's path.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.webhooks import rules
+from app.webhooks.repository import MessageRepository
+from app.webhooks.schemas import StatusChange
+
+
+def message_body(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str:
+    """The Standard Webhooks body: `{"type", "timestamp", "data"}`, compact JSON, the same
+    bytes on every attempt."""
+    body = {"type": event_type, "timestamp": rfc3339(occurred_at), "data": data}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC with a `Z`, microseconds when there are any (as the API serialises times)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def record_response(
+    session: Session,
+    response: Mapping[str, Any],
+    changes: Sequence[StatusChange],
+    occurred_at: datetime,
+) -> None:
+    """An entropy response (its record as the API shows it) and the status changes of the
+    patterns it revisited."""
+    rows = [_row("entropy_response.triggered", occurred_at, response)]
+    rows += [_row("pattern.status_changed", occurred_at, _data(c)) for c in changes]
+    MessageRepository(session).insert(rows)
+
+
+def record_status_change(session: Session, change: StatusChange, occurred_at: datetime) -> None:
+    MessageRepository(session).insert([_row("pattern.status_changed", occurred_at, _data(change))])
+
+
+def _data(change: StatusChange) -> dict[str, Any]:
+    return change.model_dump(mode="json")
+
+
+def _row(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": rules.new_message_id(),
+        "event_type": event_type,
+        "occurred_at": occurred_at,
+        "body": message_body(event_type, occurred_at, data),
+        "fanned_out": False,
+    }
