@@ -157,10 +157,16 @@ def test_a_sigkill_mid_delivery_loses_nothing_and_duplicates_keep_their_webhook_
 def test_two_processes_deliver_a_thousand_events_none_twice(
     database_url: str, engine: Engine, log_dir: Path
 ) -> None:
+    """Each process may fill only half the endpoint's cap and each reply takes a few
+    milliseconds, so neither process can deliver everything alone."""
     events = 1000
-    settings = env(max_in_flight_per_endpoint="16")
+    settings = env(max_in_flight_per_endpoint="16", dispatch_concurrency="8")
+
+    def brief_pause(_delivery: Delivery, _count: int) -> Reply:
+        return Reply(204, delay=0.005)
+
     with (
-        receiver() as hooks,
+        receiver(brief_pause) as hooks,
         uvicorn_server(database_url, log_dir, extra_env=settings) as first,
         uvicorn_server(database_url, log_dir, extra_env=settings) as second,
     ):
