@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# entropy-budget: `docker build -t entropy-budget .`, then see docker-compose.yml and the README's
-# "Deployment" section. tests/deploy/ checks this file against the app, the CLI and CI.
+# entropy-budget: `docker build -t entropy-budget .`, then see docker-compose.yml and
+# docs/operations.md. tests/deploy/ checks this file against the app, the CLI and CI.
 
 # --- builder: build the wheel and install it, with the locked dependencies (hash-checked), ---
 # --- into /opt/entropy-budget                                                              ---

@@ -184,7 +184,7 @@ def frozen_startup_heap() -> Iterator[None]:
     """While a worker serves, the objects it built at startup (modules, the app, its routes and
     schemas) stay out of the cyclic collector's reach: its full collections walked them all
     every few seconds under load and stalled the event loop (readings' p99 ~100 -> ~20 ms:
-    benchmarks/readings_throughput.py, README)."""
+    benchmarks/readings_throughput.py, docs/benchmarks.md)."""
     gc.freeze()
     try:
         yield

@@ -3,7 +3,7 @@ as CSV and as NDJSON; prints each export's size, duration, rows/s, and the serve
 (resident set before, sampled peak during, and VmHWM, the process's lifetime peak). No warm-up:
 the first export's one-off allocations count too.
 
-Run by hand from the project root (results in the README, "Streaming export"):
+Run by hand from the project root (results in docs/benchmarks.md):
 
     .venv/bin/python benchmarks/export_memory.py                       # SQLite
     .venv/bin/python benchmarks/export_memory.py --database postgresql # 127.0.0.1:5432

@@ -1,7 +1,7 @@
 """The outermost layers of the app: the request id, and per request a metric and an access log line.
 
 Pure ASGI (no BaseHTTPMiddleware): the readings hot path goes through them, so they cost a
-timer, a wrapped `send` and a dictionary look-up per request (measured in the README).
+timer, a wrapped `send` and a dictionary look-up per request (measured in docs/observability.md).
 
 They wrap even Starlette's ServerErrorMiddleware (see `wrap_outermost`): a 500 is counted and
 logged with its real status, and carries the X-Request-ID the client needs to report it.
