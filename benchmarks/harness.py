@@ -30,12 +30,25 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @contextmanager
-def database(kind: str) -> Iterator[str]:
-    """A new migrated database (SQLite file or PostgreSQL database), dropped afterwards."""
+def database(kind: str, *, source: Path | None = None) -> Iterator[str]:
+    """A new migrated database (SQLite file or PostgreSQL database), dropped afterwards.
+    Migrated by this checkout, or by the checkout at `source` (see `source_at`)."""
+
+    def migrate(url: str) -> None:
+        if source is None:
+            command.upgrade(alembic_config(Settings(database_url=url)), "head")
+        else:
+            subprocess.run(
+                [sys.executable, "-c", "from app.cli import main; main()", "migrate"],
+                cwd=source,
+                env={**os.environ, "PYTHONPATH": str(source), "DATABASE_URL": url},
+                check=True,
+            )
+
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="eb-bench-") as directory:
             url = f"sqlite:///{directory}/bench.db"
-            command.upgrade(alembic_config(Settings(database_url=url)), "head")
+            migrate(url)
             yield url
         return
     name = f"eb_bench_{uuid.uuid4().hex[:10]}"
@@ -45,7 +58,7 @@ def database(kind: str) -> Iterator[str]:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = admin.set(database=name).render_as_string(hide_password=False)
     try:
-        command.upgrade(alembic_config(Settings(database_url=url)), "head")
+        migrate(url)
         yield url
     finally:
         with psycopg.connect(conninfo, autocommit=True) as connection:
@@ -86,12 +99,13 @@ def serve(
     workers: int,
     env: dict[str, str] | None,
     log: Path | None,
+    cwd: Path = ROOT,
 ) -> Iterator[Server]:
     """Run a server in its own process group; stop it (all its workers) afterwards."""
     output = log.open("wb") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         arguments,
-        cwd=ROOT,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=output,
         stderr=output,
@@ -159,11 +173,18 @@ def service(
     workers: int = 2,
     env: dict[str, str] | None = None,
     log: Path | None = None,
+    source: Path | None = None,
 ) -> "contextlib.AbstractContextManager[Server]":
     """The service as operators run it: `entropy-budget serve` (uvloop and httptools, JSON
-    logs with the access log, metrics shared by the workers)."""
+    logs with the access log, metrics shared by the workers); the code of this checkout, or of
+    the checkout at `source` (see `source_at`), with this checkout's virtualenv."""
+    launcher = (
+        [str(Path(sys.executable).with_name("entropy-budget"))]
+        if source is None
+        else [sys.executable, "-c", "from app.cli import main; main()"]
+    )
     arguments = [
-        str(Path(sys.executable).with_name("entropy-budget")),
+        *launcher,
         "serve",
         "--host",
         "127.0.0.1",
@@ -177,9 +198,29 @@ def service(
         f"http://127.0.0.1:{port}",
         health="/healthz",
         workers=workers,
-        env={"DATABASE_URL": database_url, **SERVICE_ENV, **(env or {})},
+        env={
+            "DATABASE_URL": database_url,
+            **SERVICE_ENV,
+            **({} if source is None else {"PYTHONPATH": str(source)}),
+            **(env or {}),
+        },
         log=log,
+        cwd=source or ROOT,
     )
+
+
+@contextmanager
+def source_at(revision: str) -> Iterator[Path]:
+    """This repository's files at `revision`, in a temporary directory: the "before" of a
+    before/after benchmark, run with this checkout's virtualenv (PYTHONPATH points at it, so
+    its `app` package is imported instead of this one's). The lock files must not differ in
+    what the service imports."""
+    with tempfile.TemporaryDirectory(prefix="eb-bench-src-") as directory:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", directory], input=archive, check=True)
+        yield Path(directory)
 
 
 @dataclass
