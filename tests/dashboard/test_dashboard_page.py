@@ -7,6 +7,7 @@ it, and no browser is ever downloaded. Without /usr/bin/chromium these tests ski
 import json
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from tests.dashboard.stepping_app import NOW_HEADER
 from tests.support import PROJECT_ROOT, Server, uvicorn_server
+from tests.webhooks.receiver import always, receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -400,6 +402,12 @@ def test_dashboard_draws_what_the_api_holds(
         assert page.text_content('[data-stat="budget.current_budget"]') == "0.500"
         assert page.text_content('[data-stat="budget.total_adjustments"]') == "10"
 
+        # No webhook endpoint yet: the deliveries panel says how to subscribe one.
+        assert page.text_content("#webhooks") == (
+            "No webhook endpoints (POST /v1/webhooks subscribes one)."
+        )
+        assert page.is_hidden("#webhooks-badge")
+
         # Live refresh: the page polls, and says when it last succeeded.
         refreshes = state["refreshCount"]
         page.wait_for_function(
@@ -606,3 +614,102 @@ def test_range_picker_shows_the_last_hour_the_last_day_or_everything(
     plotted, _diversity = shown()
     assert plotted["x"] == pytest.approx(budget[3:])
     problems.assert_none()
+
+
+@pytest.mark.e2e
+def test_webhook_panel_shows_each_endpoints_latest_deliveries(
+    browser_context: Any, database_url: str, log_dir: Path
+) -> None:
+    """Two real receivers: one takes every message (204), the other answers 410 Gone, so its
+    message fails and the service disables it; a third endpoint never got a message. The panel
+    shows each endpoint with exactly the latest messages its attempts log reports."""
+    fast_delivery = {"WEBHOOKS_ALLOW_PRIVATE": "true", "WEBHOOKS_POLL_SECONDS": "0.05"}
+    with (
+        receiver(always(204)) as taking,
+        receiver(always(410)) as gone,
+        uvicorn_server(
+            database_url,
+            log_dir,
+            app_factory="tests.dashboard.stepping_app:create_app",
+            extra_env=fast_delivery,
+        ) as running,
+        httpx.Client(base_url=running.base_url, timeout=10) as http,
+    ):
+        every_event = ["entropy_response.triggered", "pattern.status_changed"]
+        taking_id = post(http, "/v1/webhooks", {"url": taking.url, "events": every_event})["id"]
+        gone_id = post(http, "/v1/webhooks", {"url": gone.url, "events": every_event})["id"]
+        quiet = {"url": "http://127.0.0.1:9/never", "events": ["pattern.status_changed"]}
+        quiet_id = post(http, "/v1/webhooks", quiet)["id"]
+        for entropy in (0.1, 0.15, 0.2):  # three responses: an event for each subscriber
+            trigger = {"job_hash": JOB, "entropy_at_trigger": entropy, "threshold_used": 0.3}
+            post(http, "/v1/entropy-responses", {"trigger": trigger})
+        for webhook_id in (taking_id, gone_id):
+            assert http.post(f"/v1/webhooks/{webhook_id}/ping").status_code == 202
+
+        def attempt_logs() -> dict[str, list[dict[str, Any]]]:
+            return {
+                webhook_id: api(http, f"/v1/webhooks/{webhook_id}/attempts", limit=5)["items"]
+                for webhook_id in (taking_id, gone_id, quiet_id)
+            }
+
+        def done(logs: dict[str, list[dict[str, Any]]]) -> bool:
+            return len(logs[taking_id]) == 4 and (
+                {item["status"] for item in logs[taking_id]} == {"delivered"}
+                and "failed" in {item["status"] for item in logs[gone_id]}
+            )
+
+        # Until every message is delivered or failed (the 410 disables the endpoint: nothing
+        # more is attempted), and the logs stay as they are for half a second.
+        deadline = time.monotonic() + 30
+        logs, previous = attempt_logs(), None
+        while (not done(logs) or logs != previous) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            logs, previous = attempt_logs(), logs
+        assert done(logs), logs
+        assert logs[quiet_id] == []
+        endpoints = api(http, "/v1/webhooks")["items"]
+        gone_endpoint = next(e for e in endpoints if e["id"] == gone_id)
+        assert gone_endpoint["enabled"] is False
+
+        page = browser_context.new_page()
+        problems = PageProblems(page)
+        page.goto(f"{running.base_url}/dashboard")
+        page.wait_for_function(
+            """(count) => {
+                const s = window.dashboardState;
+                return s.status === "ok" && s.webhooks.endpoints.length === count;
+            }""",
+            arg=len(endpoints),
+            timeout=15_000,
+        )
+
+        shown_endpoints = page.eval_on_selector_all(
+            "#webhooks li.webhook", "items => items.map(i => i.dataset.webhook)"
+        )
+        assert shown_endpoints == [endpoint["id"] for endpoint in endpoints]
+        for webhook_id, log in logs.items():
+            rows = page.eval_on_selector_all(
+                f'#webhooks li[data-webhook="{webhook_id}"] tr[data-message]',
+                "rows => rows.map(r => [r.dataset.message, r.dataset.status,"
+                " r.querySelector('.delivery-attempts').textContent,"
+                " r.querySelector('.delivery-answer').textContent])",
+            )
+            assert rows == [
+                [
+                    item["message_id"],
+                    item["status"],
+                    str(item["attempts"]),
+                    f"HTTP {item['last_status_code']}"
+                    if item["last_status_code"] is not None
+                    else item["last_error"] or "\u2013",
+                ]
+                for item in log
+            ]
+        gone_item = page.text_content(f'#webhooks li[data-webhook="{gone_id}"]')
+        assert gone.url in gone_item
+        assert f"disabled: {gone_endpoint['disabled_reason']}" in gone_item
+        quiet_item = page.text_content(f'#webhooks li[data-webhook="{quiet_id}"]')
+        assert "No messages yet." in quiet_item
+        failed = sum(item["status"] == "failed" for log in logs.values() for item in log)
+        assert page.text_content("#webhooks-badge") == f"{failed} failed"
+        problems.assert_none()

@@ -20,6 +20,8 @@
     maxHistory: 2000,
     maxJobs: 1000,
     recentResponses: 5,
+    maxWebhooks: 20,
+    recentDeliveries: 5,
   });
   const KEY_STORAGE = "entropy-budget.read-key";
 
@@ -92,6 +94,7 @@
     diversity: { snapshots: [], truncated: false, plotted: null },
     statistics: { budget: null, responses: null, entropy: null },
     alerts: null,
+    webhooks: { endpoints: [], truncated: false },
   };
   window.dashboardState = state;
 
@@ -120,6 +123,8 @@
     responseStats: $("response-stats"),
     recentResponses: $("recent-responses"),
     entropyStats: $("entropy-stats"),
+    webhooks: $("webhooks"),
+    webhooksBadge: $("webhooks-badge"),
   };
 
   // ---- formatting ----------------------------------------------------------------------------
@@ -725,6 +730,97 @@
     },
   };
 
+  // ---- panel: webhook deliveries (every endpoint, whatever the job) -------------------------
+
+  const DELIVERY_COLUMNS = ["last attempt", "event", "status", "attempts", "answer", "next"];
+
+  function deliveryRow(delivery) {
+    const row = element("tr", `delivery-${delivery.status}`);
+    row.dataset.message = delivery.message_id;
+    row.dataset.status = delivery.status;
+    const answer =
+      delivery.last_status_code !== null
+        ? `HTTP ${delivery.last_status_code}`
+        : delivery.last_error || "–";
+    const cells = [
+      ["delivery-time", delivery.last_attempt_at ? timestamp(delivery.last_attempt_at) : "not yet"],
+      ["delivery-event", delivery.event_type],
+      ["delivery-status", delivery.status],
+      ["delivery-attempts", String(delivery.attempts)],
+      ["delivery-answer", answer],
+      ["delivery-next", delivery.next_attempt_at ? timestamp(delivery.next_attempt_at) : "–"],
+    ];
+    row.append(...cells.map(([className, text]) => element("td", className, text)));
+    return row;
+  }
+
+  function webhookItem({ endpoint, deliveries }) {
+    const item = element("li", "webhook");
+    item.dataset.webhook = endpoint.id;
+    const head = element("div", "webhook-head");
+    const stateText = endpoint.enabled
+      ? "enabled"
+      : `disabled${endpoint.disabled_reason ? `: ${endpoint.disabled_reason}` : ""}`;
+    head.append(
+      element("span", "webhook-url", endpoint.url),
+      element("span", `webhook-state ${endpoint.enabled ? "enabled" : "disabled"}`, stateText),
+      element("span", "subtitle", endpoint.events.join(", ")),
+    );
+    item.append(head);
+    if (deliveries.length === 0) {
+      item.append(element("p", "note", "No messages yet."));
+      return item;
+    }
+    const table = element("table", "deliveries");
+    const header = element("tr");
+    header.append(...DELIVERY_COLUMNS.map((name) => element("th", "", name)));
+    table.append(header, ...deliveries.map(deliveryRow));
+    item.append(table);
+    return item;
+  }
+
+  const webhooksPanel = {
+    async load() {
+      const endpoints = await collect("v1/webhooks", {}, CONFIG.maxWebhooks);
+      const recent = await Promise.all(
+        endpoints.items.map((endpoint) =>
+          api(`v1/webhooks/${encodeURIComponent(endpoint.id)}/attempts`, {
+            limit: CONFIG.recentDeliveries,
+          }),
+        ),
+      );
+      return {
+        endpoints: endpoints.items.map((endpoint, index) => ({
+          endpoint,
+          deliveries: recent[index].items,
+        })),
+        truncated: endpoints.truncated,
+      };
+    },
+    show(loaded) {
+      state.webhooks = loaded;
+      const shown = loaded.endpoints.flatMap((entry) => entry.deliveries);
+      const failed = shown.filter((d) => d.status === "failed").length;
+      const pending = shown.filter((d) => d.status === "pending").length;
+      let badge = "";
+      if (failed) badge = `${failed} failed`;
+      else if (pending) badge = `${pending} pending`;
+      else if (shown.length) badge = "all delivered";
+      els.webhooksBadge.textContent = badge;
+      els.webhooksBadge.hidden = !badge;
+      els.webhooksBadge.className = failed ? "badge badge-firing" : "badge badge-ok";
+      const items = loaded.endpoints.map(webhookItem);
+      if (items.length === 0) {
+        items.push(
+          element("li", "empty", "No webhook endpoints (POST /v1/webhooks subscribes one)."),
+        );
+      } else if (loaded.truncated) {
+        items.push(element("li", "note", `Showing the latest ${items.length} endpoints.`));
+      }
+      els.webhooks.replaceChildren(...items);
+    },
+  };
+
   /**
    * The page's panels, in the order they are shown. Each `load(view)`s what it shows for the
    * view ({job, range, window}; job is null when there is none), and `show(data, view)`s it
@@ -738,6 +834,7 @@
     budgetStatsPanel,
     responseStatsPanel,
     entropyNowPanel,
+    webhooksPanel,
   ];
 
   // ---- the pickers and the status line ------------------------------------------------------
