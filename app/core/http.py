@@ -151,16 +151,9 @@ async def parse_json_body(request: Request) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as error:
+        # Reported as FastAPI reports it, then worded by `request_validation_problem`.
         raise RequestValidationError(
-            [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body", error.pos),
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": error.msg},
-                }
-            ]
+            [{"type": "json_invalid", "loc": ("body",), "msg": error.msg, "input": {}}]
         ) from error
     except RecursionError:
         raise body_problem(NESTED_TOO_DEEPLY) from None

@@ -1,20 +1,21 @@
-"""The route class every router uses: it stores a POST's response with its idempotency claim
-before the request's transaction commits."""
+"""The route class every router uses: it refuses unknown query parameters
+(`app.core.strict_query`), and stores a POST's response with its idempotency claim before the
+request's transaction commits."""
 
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.core import idempotency
 from app.core.http import DATABASE_PROBLEMS
+from app.core.strict_query import StrictQueryRoute
 
 
-class ServiceRoute(APIRoute):
+class ServiceRoute(StrictQueryRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from rfc9457 import Problem
 from starlette.requests import Request
@@ -30,9 +31,10 @@ from app.core.problems import (
     request_validation_problem,
 )
 from app.core.schemas import Identifier
+from app.core.strict_query import check_query, query_parameters
 from app.jobs.group_commit import Overloaded, ReadingWriter
 from app.jobs.readings import Reading
-from app.jobs.router import created_reading
+from app.jobs.router import created_reading, readings_router
 from app.jobs.schemas import ReadingRequest
 
 READINGS_PATH = re.compile(r"^/v1/jobs/([^/]+)/entropy-readings$")
@@ -49,6 +51,16 @@ class RouteTemplate:
 READINGS_ROUTE = RouteTemplate()
 JOB_HASH = TypeAdapter(Identifier)
 READING_BODY = TypeAdapter(ReadingRequest)
+
+
+def _declared_query() -> frozenset[str]:
+    """The query parameters of the route this path stands in for (it refuses the others)."""
+    (route,) = readings_router.routes
+    assert isinstance(route, APIRoute)
+    return query_parameters(route)
+
+
+QUERY_PARAMETERS = _declared_query()
 
 
 class ReadingsHotPath:
@@ -74,6 +86,7 @@ class ReadingsHotPath:
         await response(scope, receive, send)
 
     async def _record(self, request: Request, raw_job_hash: str) -> Response:
+        check_query(request.scope["query_string"], QUERY_PARAMETERS)
         # As FastAPI: a body that is not JSON fails at once; then the path parameter and the
         # body are validated, and their errors reported together.
         value = await parse_json_body(request)

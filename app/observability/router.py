@@ -7,12 +7,13 @@ from pydantic import BaseModel, Field
 from rfc9457 import StatusProblem
 
 from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
+from app.core.strict_query import StrictQueryRoute
 from app.observability.metrics import CONTENT_TYPE, Metrics
 from app.observability.readiness import ReadinessProbe
 
 READINESS_RETRY_AFTER_SECONDS = 5
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=StrictQueryRoute)
 
 
 class Health(BaseModel):
