@@ -5,11 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, func, insert, select, text
 
 from app.core.orm import json_parameter, table_of, upsert
-from app.core.pagination import PageRequest, TimeWindow, keyset_page
+from app.core.repository import HistoryRepository
 from app.models import ExplorationBudget, JobHead
 
 
@@ -45,35 +44,11 @@ _APPEND_ON_POSTGRESQL = text(
 """Insert records in the order given (their `seq` follows it) and move the heads, at once."""
 
 
-def history_rows(job_hash: str | None) -> Select[Any]:
-    """The history's rows as Core rows (every column), for exports; unordered."""
-    statement = select(ExplorationBudget.__table__)
-    if job_hash:
-        statement = statement.where(ExplorationBudget.job_hash == job_hash)
-    return statement
-
-
-class BudgetRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def _for_job(self, job_hash: str | None) -> Select[ExplorationBudget]:
-        statement = select(ExplorationBudget)
-        if job_hash:
-            statement = statement.where(ExplorationBudget.job_hash == job_hash)
-        return statement
-
-    def latest(self, job_hash: str | None) -> ExplorationBudget | None:
-        """Most recent record: newest `recorded_at`, ties broken by insertion order."""
-        statement = self._for_job(job_hash).order_by(
-            ExplorationBudget.recorded_at.desc(), ExplorationBudget.seq.desc()
-        )
-        return self.session.scalars(statement.limit(1)).first()
-
-    def get(self, record_id: str) -> ExplorationBudget | None:
-        return self.session.scalars(
-            select(ExplorationBudget).where(ExplorationBudget.id == record_id)
-        ).first()
+class BudgetRepository(HistoryRepository[ExplorationBudget]):
+    model = ExplorationBudget
+    at = ExplorationBudget.recorded_at
+    noun = "budget record"
+    latest_noun = "exploration budget"
 
     def append(self, records: Sequence[Mapping[str, Any]], tips: Mapping[str, BudgetTip]) -> None:
         """Insert the records, in order, and move the (locked) jobs' heads to their new tips.
@@ -119,18 +94,6 @@ class BudgetRepository:
             update=["budget_job_seq", "budget_value", "budget_recorded_at"],
         )
 
-    def history(
-        self, job_hash: str | None, page: PageRequest, window: TimeWindow
-    ) -> tuple[Sequence[ExplorationBudget], str | None]:
-        return keyset_page(
-            self.session,
-            self._for_job(job_hash),
-            at=ExplorationBudget.recorded_at,
-            seq=ExplorationBudget.seq,
-            page=page,
-            window=window,
-        )
-
     def aggregates(self, job_hash: str | None) -> dict[str, float | int | None]:
         def count_of(adjustment_type: str) -> ColumnElement[int]:
             return func.coalesce(
@@ -149,6 +112,5 @@ class BudgetRepository:
             count_of("decay").label("decay_count"),
             count_of("initial").label("initial_count"),
         )
-        if job_hash:
-            statement = statement.where(ExplorationBudget.job_hash == job_hash)
+        statement = self.filtered(statement, {"job_hash": job_hash})
         return dict(self.session.execute(statement).one()._mapping)

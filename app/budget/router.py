@@ -6,24 +6,17 @@ from app.budget import service
 from app.budget.schemas import (
     BudgetAdjustmentRequest,
     BudgetRecord,
-    BudgetRecordPage,
     BudgetStatistics,
     BudgetUpdate,
 )
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.export import (
-    JSON_MEDIA_TYPE,
-    HistoryMediaType,
-    export_response,
-    history_responses,
-)
+from app.core.history import add_history_route, job_filter
 from app.core.http import (
     WRITE_PROBLEMS,
     JobHashQuery,
     problem_responses,
 )
-from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 
@@ -42,30 +35,13 @@ def get_budget(session: DbSession, job_hash: JobHashQuery = "") -> BudgetRecord:
     return BudgetRecord.model_validate(service.current_budget(session, job_hash))
 
 
-@router.get(
-    "/history",
+add_history_route(
+    router,
+    service.BUDGET_HISTORY,
+    name="list_budget_history",
     summary="Budget history, newest first",
-    response_model=BudgetRecordPage,
-    responses=history_responses("budget-history", BudgetRecord),
+    filters=job_filter,
 )
-def list_budget_history(
-    session: DbSession,
-    request: Request,
-    media_type: HistoryMediaType,
-    page: PageParams,
-    window: TimeWindowParams,
-    job_hash: JobHashQuery = "",
-) -> BudgetRecordPage | Response:
-    """A page of budget records, newest first. With `Accept: text/csv` or
-    `application/x-ndjson`: every matching record from `cursor` on, streamed (`limit` aside)."""
-    if media_type != JSON_MEDIA_TYPE:
-        return export_response(
-            request, media_type, service.budget_export(job_hash, page.after, window)
-        )
-    records, next_cursor = service.budget_history(session, job_hash, page, window)
-    return BudgetRecordPage(
-        items=[BudgetRecord.model_validate(r) for r in records], next_cursor=next_cursor
-    )
 
 
 @router.get("/statistics", summary="Budget statistics")

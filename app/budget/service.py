@@ -1,23 +1,22 @@
 """Budget rules applied in the request's transaction, under the job's lock."""
 
-from collections.abc import Sequence
-
 from sqlalchemy.orm import Session
 
 from app.budget import rules
 from app.budget.chains import BudgetChains, BudgetRow
-from app.budget.repository import BudgetRepository, history_rows
+from app.budget.repository import BudgetRepository
 from app.budget.schemas import (
     BudgetAdjustmentRequest,
     BudgetRecord,
+    BudgetRecordPage,
     BudgetStatistics,
     BudgetUpdate,
 )
 from app.core.clock import Clock
 from app.core.export import ExportQuery
+from app.core.history import History
 from app.core.locking import lock_jobs
-from app.core.pagination import PageRequest, Position, TimeWindow
-from app.core.problems import NotFoundProblem
+from app.core.pagination import Position, TimeWindow
 from app.models import ExplorationBudget
 
 
@@ -48,37 +47,25 @@ def adjust_budget(session: Session, clock: Clock, body: BudgetAdjustmentRequest)
 
 
 def current_budget(session: Session, job_hash: str | None) -> ExplorationBudget:
-    record = BudgetRepository(session).latest(job_hash)
-    if record is None:
-        scope = f"job {job_hash!r}" if job_hash else "any job"
-        raise NotFoundProblem(f"No exploration budget has been recorded for {scope}.")
-    return record
+    return BudgetRepository(session).latest_or_404(job_hash=job_hash)
 
 
 def budget_record(session: Session, record_id: str) -> ExplorationBudget:
-    record = BudgetRepository(session).get(record_id)
-    if record is None:
-        raise NotFoundProblem(f"No budget record {record_id!r}.")
-    return record
+    return BudgetRepository(session).get_or_404(record_id)
 
 
-def budget_history(
-    session: Session, job_hash: str | None, page: PageRequest, window: TimeWindow
-) -> tuple[Sequence[ExplorationBudget], str | None]:
-    return BudgetRepository(session).history(job_hash, page, window)
+BUDGET_HISTORY = History(
+    repository=BudgetRepository,
+    record=BudgetRecord,
+    page_model=BudgetRecordPage,
+    name="budget-history",
+    plural="budget records",
+    item="record",
+)
 
 
 def budget_export(job_hash: str | None, after: Position | None, window: TimeWindow) -> ExportQuery:
-    """The records a streamed export of the history covers: every page's, from `after` on."""
-    return ExportQuery(
-        name="budget-history",
-        record=BudgetRecord,
-        statement=history_rows(job_hash),
-        at=ExplorationBudget.recorded_at,
-        seq=ExplorationBudget.seq,
-        after=after,
-        window=window,
-    )
+    return BUDGET_HISTORY.export({"job_hash": job_hash}, after, window)
 
 
 def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistics:
@@ -97,7 +84,7 @@ def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistic
             decay_count=0,
             initial_count=0,
         )
-    latest = repository.latest(job_hash)
+    latest = repository.latest(job_hash=job_hash)
     return BudgetStatistics.model_validate(
         {**aggregates, "current_budget": None if latest is None else latest.budget_value}
     )

@@ -6,21 +6,14 @@ from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.export import (
-    JSON_MEDIA_TYPE,
-    HistoryMediaType,
-    export_response,
-    history_responses,
-)
+from app.core.history import add_history_route
 from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
-from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.entropy import service
 from app.entropy.schemas import (
     PatternEntropyMetrics,
     PatternEntropySnapshot,
-    PatternEntropySnapshotPage,
     SnapshotRequest,
 )
 
@@ -64,28 +57,12 @@ def record_pattern_entropy_snapshot(
     return PatternEntropySnapshot.model_validate(snapshot)
 
 
-@router.get(
-    "/history",
+add_history_route(
+    router,
+    service.SNAPSHOT_HISTORY,
+    name="list_pattern_entropy_history",
     summary="Diversity snapshots, newest first",
-    response_model=PatternEntropySnapshotPage,
-    responses=history_responses("pattern-entropy-history", PatternEntropySnapshot),
 )
-def list_pattern_entropy_history(
-    session: DbSession,
-    request: Request,
-    media_type: HistoryMediaType,
-    page: PageParams,
-    window: TimeWindowParams,
-) -> PatternEntropySnapshotPage | Response:
-    """A page of diversity snapshots, newest first. With `Accept: text/csv` or
-    `application/x-ndjson`: every matching snapshot from `cursor` on, streamed (`limit` aside)."""
-    if media_type != JSON_MEDIA_TYPE:
-        return export_response(request, media_type, service.snapshot_export(page.after, window))
-    snapshots, next_cursor = service.snapshot_history(session, page, window)
-    return PatternEntropySnapshotPage(
-        items=[PatternEntropySnapshot.model_validate(s) for s in snapshots],
-        next_cursor=next_cursor,
-    )
 
 
 @router.get(

@@ -2,17 +2,14 @@
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from app.core.clock import Clock
-from app.core.export import ExportQuery
-from app.core.pagination import PageRequest, Position, TimeWindow
-from app.core.problems import NotFoundProblem
+from app.core.history import History
 from app.core.telemetry import tally_of
 from app.entropy import schemas
-from app.entropy.repository import SnapshotRepository, history_rows
+from app.entropy.repository import SnapshotRepository
 from app.entropy.rules import Diversity, diversity
 from app.entropy.schemas import PatternEntropyMetrics
 from app.models import PatternEntropySnapshot
@@ -48,26 +45,14 @@ def record_snapshot(
 
 
 def get_snapshot(session: Session, snapshot_id: str) -> PatternEntropySnapshot:
-    snapshot = SnapshotRepository(session).get(snapshot_id)
-    if snapshot is None:
-        raise NotFoundProblem(f"No pattern entropy snapshot {snapshot_id!r}.")
-    return snapshot
+    return SnapshotRepository(session).get_or_404(snapshot_id)
 
 
-def snapshot_history(
-    session: Session, page: PageRequest, window: TimeWindow
-) -> tuple[Sequence[PatternEntropySnapshot], str | None]:
-    return SnapshotRepository(session).history(page, window)
-
-
-def snapshot_export(after: Position | None, window: TimeWindow) -> ExportQuery:
-    """The snapshots a streamed export of the history covers: every page's, from `after` on."""
-    return ExportQuery(
-        name="pattern-entropy-history",
-        record=schemas.PatternEntropySnapshot,
-        statement=history_rows(),
-        at=PatternEntropySnapshot.calculated_at,
-        seq=PatternEntropySnapshot.seq,
-        after=after,
-        window=window,
-    )
+SNAPSHOT_HISTORY = History(
+    repository=SnapshotRepository,
+    record=schemas.PatternEntropySnapshot,
+    page_model=schemas.PatternEntropySnapshotPage,
+    name="pattern-entropy-history",
+    plural="diversity snapshots",
+    item="snapshot",
+)

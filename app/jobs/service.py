@@ -71,7 +71,7 @@ def select_pattern(
     session: Session, settings: Settings, clock: Clock, job_hash: str, body: SelectionRequest
 ) -> tuple[str, str, rules.SelectionMode, float]:
     """Pick a pattern with the job's budget as the exploration probability, and record it."""
-    latest = BudgetRepository(session).latest(job_hash)
+    latest = BudgetRepository(session).latest(job_hash=job_hash)
     if latest is not None:
         budget = latest.budget_value
     else:

@@ -7,24 +7,17 @@ from fastapi import Query, Request, Response, status
 from app.budget import rules as budget_rules
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.export import (
-    JSON_MEDIA_TYPE,
-    HistoryMediaType,
-    export_response,
-    history_responses,
-)
+from app.core.history import add_history_route, job_filter
 from app.core.http import (
     WRITE_PROBLEMS,
     JobHashQuery,
     problem_responses,
     set_location,
 )
-from app.core.pagination import PageParams, TimeWindowParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.responses import rules, service
 from app.responses.schemas import (
-    EntropyResponsePage,
     EntropyResponseRecord,
     ResponseCheck,
     ResponseStatistics,
@@ -86,30 +79,13 @@ def get_latest_entropy_response(
     return EntropyResponseRecord.model_validate(service.latest_response(session, job_hash))
 
 
-@router.get(
-    "/history",
+add_history_route(
+    router,
+    service.RESPONSE_HISTORY,
+    name="list_entropy_response_history",
     summary="Entropy responses, newest first",
-    response_model=EntropyResponsePage,
-    responses=history_responses("entropy-responses-history", EntropyResponseRecord),
+    filters=job_filter,
 )
-def list_entropy_response_history(
-    session: DbSession,
-    request: Request,
-    media_type: HistoryMediaType,
-    page: PageParams,
-    window: TimeWindowParams,
-    job_hash: JobHashQuery = "",
-) -> EntropyResponsePage | Response:
-    """A page of entropy responses, newest first. With `Accept: text/csv` or
-    `application/x-ndjson`: every matching response from `cursor` on, streamed (`limit` aside)."""
-    if media_type != JSON_MEDIA_TYPE:
-        return export_response(
-            request, media_type, service.response_export(job_hash, page.after, window)
-        )
-    records, next_cursor = service.response_history(session, job_hash, page, window)
-    return EntropyResponsePage(
-        items=[EntropyResponseRecord.model_validate(r) for r in records], next_cursor=next_cursor
-    )
 
 
 @router.get("/statistics", summary="Entropy response statistics")

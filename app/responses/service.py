@@ -1,6 +1,5 @@
 """Entropy responses: the check, and the response itself in one transaction."""
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -8,17 +7,16 @@ from sqlalchemy.orm import Session
 from app.budget import rules as budget_rules
 from app.budget.chains import BudgetChains, BudgetRow
 from app.core.clock import Clock
-from app.core.export import ExportQuery
+from app.core.history import History
 from app.core.locking import lock_jobs, lock_quarantine_revisits
-from app.core.pagination import PageRequest, Position, TimeWindow
-from app.core.problems import NotFoundProblem
 from app.entropy.service import current_diversity
 from app.models import EntropyResponse
 from app.patterns.repository import PatternRepository, Revisit
 from app.responses import rules
 from app.responses.chains import ResponseChains, ResponseRow
-from app.responses.repository import ResponseRepository, history_rows
+from app.responses.repository import ResponseRepository
 from app.responses.schemas import (
+    EntropyResponsePage,
     EntropyResponseRecord,
     ResponseConfig,
     ResponseStatistics,
@@ -31,7 +29,7 @@ from app.webhooks.schemas import StatusChange
 def check_response_needed(
     session: Session, clock: Clock, job_hash: str, threshold: float, cooldown_seconds: int
 ) -> rules.ResponseNeed:
-    last = ResponseRepository(session).latest(job_hash)
+    last = ResponseRepository(session).latest(job_hash=job_hash)
     population = current_diversity(session)
     return rules.evaluate_need(
         last_response_at=None if last is None else last.recorded_at,
@@ -130,39 +128,21 @@ def trigger_response(
 
 
 def latest_response(session: Session, job_hash: str | None) -> EntropyResponse:
-    response = ResponseRepository(session).latest(job_hash)
-    if response is None:
-        scope = f"job {job_hash!r}" if job_hash else "any job"
-        raise NotFoundProblem(f"No entropy response has been recorded for {scope}.")
-    return response
+    return ResponseRepository(session).latest_or_404(job_hash=job_hash)
 
 
 def get_response(session: Session, response_id: str) -> EntropyResponse:
-    response = ResponseRepository(session).get(response_id)
-    if response is None:
-        raise NotFoundProblem(f"No entropy response {response_id!r}.")
-    return response
+    return ResponseRepository(session).get_or_404(response_id)
 
 
-def response_history(
-    session: Session, job_hash: str | None, page: PageRequest, window: TimeWindow
-) -> tuple[Sequence[EntropyResponse], str | None]:
-    return ResponseRepository(session).history(job_hash, page, window)
-
-
-def response_export(
-    job_hash: str | None, after: Position | None, window: TimeWindow
-) -> ExportQuery:
-    """The records a streamed export of the history covers: every page's, from `after` on."""
-    return ExportQuery(
-        name="entropy-responses-history",
-        record=EntropyResponseRecord,
-        statement=history_rows(job_hash),
-        at=EntropyResponse.recorded_at,
-        seq=EntropyResponse.seq,
-        after=after,
-        window=window,
-    )
+RESPONSE_HISTORY = History(
+    repository=ResponseRepository,
+    record=EntropyResponseRecord,
+    page_model=EntropyResponsePage,
+    name="entropy-responses-history",
+    plural="entropy responses",
+    item="response",
+)
 
 
 def response_statistics(session: Session, job_hash: str | None) -> ResponseStatistics:
@@ -176,7 +156,7 @@ def response_statistics(session: Session, job_hash: str | None) -> ResponseStati
             quarantine_revisits=0,
             last_response=None,
         )
-    latest = repository.latest(job_hash)
+    latest = repository.latest(job_hash=job_hash)
     return ResponseStatistics(
         total_responses=total,
         avg_entropy_at_trigger=avg_entropy or 0.0,
