@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -219,6 +219,21 @@ def iter_pages(
             return
 
 
+class PageQuery(TypedDict, total=False):
+    """The page a list method asks for: `limit` items after `cursor` (the server's defaults
+    when absent)."""
+
+    limit: int | None
+    cursor: str | None
+
+
+class HistoryQuery(PageQuery, total=False):
+    """A history's page, within `since` (inclusive) .. `until` (exclusive)."""
+
+    since: datetime | None
+    until: datetime | None
+
+
 class EntropyBudgetClient:
     """Typed access to the `/v1` API of one server. Use it as a context manager."""
 
@@ -259,23 +274,9 @@ class EntropyBudgetClient:
         return self._get(BudgetRecord, "/v1/budget", job_hash=job_hash)
 
     def budget_history(
-        self,
-        job_hash: str = "",
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        self, job_hash: str = "", **paging: Unpack[HistoryQuery]
     ) -> BudgetRecordPage:
-        return self._get(
-            BudgetRecordPage,
-            "/v1/budget/history",
-            job_hash=job_hash,
-            limit=limit,
-            cursor=cursor,
-            since=since,
-            until=until,
-        )
+        return self._get(BudgetRecordPage, "/v1/budget/history", job_hash=job_hash, **paging)
 
     def budget_statistics(self, job_hash: str = "") -> BudgetStatistics:
         return self._get(BudgetStatistics, "/v1/budget/statistics", job_hash=job_hash)
@@ -299,22 +300,8 @@ class EntropyBudgetClient:
         body = SnapshotRequest(alert_threshold=alert_threshold)
         return self._send(PatternEntropySnapshot, "POST", "/v1/pattern-entropy/snapshots", body)
 
-    def entropy_history(
-        self,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> PatternEntropySnapshotPage:
-        return self._get(
-            PatternEntropySnapshotPage,
-            "/v1/pattern-entropy/history",
-            limit=limit,
-            cursor=cursor,
-            since=since,
-            until=until,
-        )
+    def entropy_history(self, **paging: Unpack[HistoryQuery]) -> PatternEntropySnapshotPage:
+        return self._get(PatternEntropySnapshotPage, "/v1/pattern-entropy/history", **paging)
 
     # -- entropy responses --------------------------------------------------------------------
 
@@ -340,23 +327,10 @@ class EntropyBudgetClient:
         return self._get(EntropyResponseRecord, "/v1/entropy-responses/latest", job_hash=job_hash)
 
     def response_history(
-        self,
-        job_hash: str = "",
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        self, job_hash: str = "", **paging: Unpack[HistoryQuery]
     ) -> EntropyResponsePage:
-        return self._get(
-            EntropyResponsePage,
-            "/v1/entropy-responses/history",
-            job_hash=job_hash,
-            limit=limit,
-            cursor=cursor,
-            since=since,
-            until=until,
-        )
+        path = "/v1/entropy-responses/history"
+        return self._get(EntropyResponsePage, path, job_hash=job_hash, **paging)
 
     def response_statistics(self, job_hash: str = "") -> ResponseStatistics:
         return self._get(ResponseStatistics, "/v1/entropy-responses/statistics", job_hash=job_hash)
@@ -370,19 +344,9 @@ class EntropyBudgetClient:
         return self._get(PatternRecord, f"/v1/patterns/{_segment(pattern_id)}")
 
     def list_patterns(
-        self,
-        *,
-        quarantine_status: QuarantineStatus | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
+        self, *, quarantine_status: QuarantineStatus | None = None, **paging: Unpack[PageQuery]
     ) -> PatternPage:
-        return self._get(
-            PatternPage,
-            "/v1/patterns",
-            quarantine_status=quarantine_status,
-            limit=limit,
-            cursor=cursor,
-        )
+        return self._get(PatternPage, "/v1/patterns", quarantine_status=quarantine_status, **paging)
 
     def update_pattern_status(self, pattern_id: str, body: PatternStatusUpdate) -> PatternRecord:
         return self._send(PatternRecord, "PATCH", f"/v1/patterns/{_segment(pattern_id)}", body)
@@ -397,19 +361,14 @@ class EntropyBudgetClient:
         """A new endpoint; its `secret` is in this answer only."""
         return self._send(EndpointWithSecret, "POST", "/v1/webhooks", body)
 
-    def list_webhooks(self, *, limit: int | None = None, cursor: str | None = None) -> EndpointPage:
-        return self._get(EndpointPage, "/v1/webhooks", limit=limit, cursor=cursor)
+    def list_webhooks(self, **paging: Unpack[PageQuery]) -> EndpointPage:
+        return self._get(EndpointPage, "/v1/webhooks", **paging)
 
     def webhook_attempts(
-        self,
-        webhook_id: str,
-        *,
-        status: DeliveryStatus | None = None,
-        limit: int | None = None,
-        cursor: str | None = None,
+        self, webhook_id: str, *, status: DeliveryStatus | None = None, **paging: Unpack[PageQuery]
     ) -> AttemptPage:
         path = f"/v1/webhooks/{_segment(webhook_id)}/attempts"
-        return self._get(AttemptPage, path, status=status, limit=limit, cursor=cursor)
+        return self._get(AttemptPage, path, status=status, **paging)
 
     def retry_webhook_attempt(self, webhook_id: str, message_id: str) -> AttemptRecord:
         path = f"/v1/webhooks/{_segment(webhook_id)}/attempts/{_segment(message_id)}/retry"

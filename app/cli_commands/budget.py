@@ -1,28 +1,19 @@
 """`entropy-budget budget show|history|stats`."""
 
+from functools import partial
+
 import typer
 
 from app.cli_commands.alerts import alerts_table
 from app.cli_commands.common import (
-    DEFAULT_PAGE_SIZE,
-    AllOption,
-    CursorOption,
-    ForceOption,
     JobOption,
     JsonOption,
-    LimitOption,
-    OutputOption,
-    PageSizeOption,
     Paging,
-    ProgressOption,
-    SinceOption,
-    UntilOption,
-    as_utc,
-    check_paging,
     dump,
     export_history,
     handles_api_errors,
     open_client,
+    paged_command,
     print_json,
     record_table,
     stdout,
@@ -52,38 +43,16 @@ def show(ctx: typer.Context, job_hash: JobOption = "", as_json: JsonOption = Fal
     stdout().print(record_table(f"Budget of {record.job_hash}", record))
 
 
-@app.command("history")
-@handles_api_errors
-def history(
-    ctx: typer.Context,
-    job_hash: JobOption = "",
-    limit: LimitOption = None,
-    everything: AllOption = False,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    cursor: CursorOption = None,
-    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    output: OutputOption = None,
-    force: ForceOption = False,
-    progress: ProgressOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@paged_command(app, "history", windowed=True)
+def history(ctx: typer.Context, job_hash: JobOption = "", *, paging: Paging) -> None:
     """Budget records, newest first."""
-    check_paging(limit, everything)
-    window = {"since": as_utc(since), "until": as_utc(until)}
     with open_client(ctx) as client:
-
-        def total() -> int | None:
-            if since or until:
-                return None
-            return client.budget_statistics(job_hash).total_adjustments
-
         export_history(
             "Budget history",
-            lambda size, after: client.budget_history(job_hash, limit=size, cursor=after, **window),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
+            partial(client.budget_history, job_hash),
+            paging,
             HISTORY_COLUMNS,
-            expected_total=total,
+            expected_total=lambda: client.budget_statistics(job_hash).total_adjustments,
         )
 
 

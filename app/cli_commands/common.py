@@ -8,6 +8,7 @@ itself is invalid (click's usage errors use 2 as well); 3 a local file could not
 """
 
 import functools
+import inspect
 import json
 import os
 import tempfile
@@ -49,6 +50,7 @@ EXIT_UNREACHABLE = 2
 EXIT_LOCAL_FILE = 3
 EXIT_INVALID_SETTINGS = 2
 
+KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 P = ParamSpec("P")
 R = TypeVar("R")
 ItemT = TypeVar("ItemT", bound=BaseModel)
@@ -281,16 +283,18 @@ def rows_table(
 
 @dataclass(frozen=True)
 class Paging:
-    """How much of a history a command wants, and where it goes."""
+    """How much of a history a command wants, over which time window, and where it goes."""
 
     limit: int | None
     everything: bool
-    page_size: int
     cursor: str | None
+    page_size: int
     output: Path | None
+    force: bool
     progress: bool | None
     as_json: bool
-    force: bool = False
+    since: datetime | None = None
+    until: datetime | None = None
 
     @property
     def wanted(self) -> int | None:
@@ -302,21 +306,77 @@ class Paging:
     def show_progress(self) -> bool:
         return self.progress if self.progress is not None else self.output is not None
 
+    @property
+    def window(self) -> dict[str, datetime | None]:
+        """`since`/`until` as the API takes them (UTC when given without an offset)."""
+        bounds = {"since": self.since, "until": self.until}
+        return {name: as_utc(bound) for name, bound in bounds.items() if bound is not None}
 
-def check_paging(limit: int | None, everything: bool) -> None:
-    if everything and limit is not None:
-        raise typer.BadParameter("use either --limit or --all, not both", param_hint="--limit")
+
+_PAGING_OPTIONS: tuple[tuple[str, Any, object], ...] = (
+    ("limit", LimitOption, None),
+    ("everything", AllOption, False),
+    ("since", SinceOption, None),
+    ("until", UntilOption, None),
+    ("cursor", CursorOption, None),
+    ("page_size", PageSizeOption, DEFAULT_PAGE_SIZE),
+    ("output", OutputOption, None),
+    ("force", ForceOption, False),
+    ("progress", ProgressOption, None),
+    ("as_json", JsonOption, False),
+)
+"""The options of every command that pages through a list, in the order `--help` shows them."""
+
+
+def paged_command(
+    app: typer.Typer, name: str, *, windowed: bool = False
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register a command that pages through a list: its keyword-only `paging` parameter becomes
+    the paging options (`--since`/`--until` too when `windowed`), handed to it as one `Paging`.
+    API and local file errors are handled as in every command (`handles_api_errors`)."""
+    options = [
+        (option, annotation, default)
+        for option, annotation, default in _PAGING_OPTIONS
+        if windowed or option not in {"since", "until"}
+    ]
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            paging = Paging(**{option: values.pop(option) for option, _, _ in options})
+            if paging.everything and paging.limit is not None:
+                raise typer.BadParameter(
+                    "use either --limit or --all, not both", param_hint="--limit"
+                )
+            command(**values, paging=paging)
+
+        parameters: list[inspect.Parameter] = []
+        for parameter in inspect.signature(command).parameters.values():
+            if parameter.name == "paging":
+                parameters += [
+                    inspect.Parameter(option, KEYWORD_ONLY, annotation=annotation, default=default)
+                    for option, annotation, default in options
+                ]
+            else:
+                parameters.append(parameter.replace(kind=KEYWORD_ONLY))
+        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        app.command(name)(handles_api_errors(run))
+        return command
+
+    return register
 
 
 def export_history(
     title: str,
-    fetch: Callable[[int, str | None], Page[ItemT]],
+    fetch: Callable[..., Page[ItemT]],
     paging: Paging,
     columns: Sequence[tuple[str, str]],
     *,
     expected_total: Callable[[], int | None] | None = None,
 ) -> None:
-    """Page through a history: NDJSON to --output, JSON or a table to stdout.
+    """Page through a history: NDJSON to --output, JSON or a table to stdout. `fetch` takes
+    `limit`, `cursor` and the window's `since`/`until`; `expected_total` counts the records
+    when there is no window, for the progress bar of `--all`.
 
     --json prints `{"items": [...], "next_cursor": ...}`: the API's page when one request was
     enough, and for longer exports every item fetched with the cursor after the last of them.
@@ -324,7 +384,7 @@ def export_history(
     items: list[ItemT] = []
     next_cursor: str | None = None
     total = paging.wanted
-    if total is None and paging.show_progress and expected_total is not None:
+    if total is None and paging.show_progress and expected_total and not paging.window:
         total = expected_total()
     with ExitStack() as stack:
         # Opened before the first request: a bad path fails at once, and nothing is fetched.
@@ -337,7 +397,10 @@ def export_history(
         task = progress.add_task(title, total=total) if progress is not None else None
         written = 0
         for page in iter_pages(
-            fetch, wanted=paging.wanted, page_size=paging.page_size, cursor=paging.cursor
+            lambda size, after: fetch(limit=size, cursor=after, **paging.window),
+            wanted=paging.wanted,
+            page_size=paging.page_size,
+            cursor=paging.cursor,
         ):
             next_cursor = page.next_cursor
             if sink is not None:

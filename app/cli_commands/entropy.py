@@ -5,24 +5,13 @@ from typing import Annotated
 import typer
 
 from app.cli_commands.common import (
-    DEFAULT_PAGE_SIZE,
-    AllOption,
-    CursorOption,
-    ForceOption,
     JsonOption,
-    LimitOption,
-    OutputOption,
-    PageSizeOption,
     Paging,
-    ProgressOption,
-    SinceOption,
-    UntilOption,
-    as_utc,
-    check_paging,
     dump,
     export_history,
     handles_api_errors,
     open_client,
+    paged_command,
     print_json,
     record_table,
     stdout,
@@ -74,28 +63,8 @@ def snapshot(
     stdout().print(record_table(f"Snapshot {recorded.id}", recorded))
 
 
-@app.command("history")
-@handles_api_errors
-def history(
-    ctx: typer.Context,
-    limit: LimitOption = None,
-    everything: AllOption = False,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    cursor: CursorOption = None,
-    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    output: OutputOption = None,
-    force: ForceOption = False,
-    progress: ProgressOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@paged_command(app, "history", windowed=True)
+def history(ctx: typer.Context, *, paging: Paging) -> None:
     """Diversity snapshots, newest first."""
-    check_paging(limit, everything)
-    window = {"since": as_utc(since), "until": as_utc(until)}
     with open_client(ctx) as client:
-        export_history(
-            "Diversity snapshots",
-            lambda size, after: client.entropy_history(limit=size, cursor=after, **window),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
-            HISTORY_COLUMNS,
-        )
+        export_history("Diversity snapshots", client.entropy_history, paging, HISTORY_COLUMNS)

@@ -1,25 +1,18 @@
 """`entropy-budget patterns list|quarantine|validate`."""
 
+from functools import partial
 from typing import Annotated
 
 import typer
 
 from app.cli_commands.common import (
-    DEFAULT_PAGE_SIZE,
-    AllOption,
-    CursorOption,
-    ForceOption,
     JsonOption,
-    LimitOption,
-    OutputOption,
-    PageSizeOption,
     Paging,
-    ProgressOption,
-    check_paging,
     dump,
     export_history,
     handles_api_errors,
     open_client,
+    paged_command,
     print_json,
     record_table,
     stdout,
@@ -40,32 +33,22 @@ LIST_COLUMNS = (
 )
 
 
-@app.command("list")
-@handles_api_errors
+@paged_command(app, "list")
 def list_patterns(
     ctx: typer.Context,
     status: Annotated[
         QuarantineStatus | None,
         typer.Option(help="Only patterns in this status."),
     ] = None,
-    limit: LimitOption = None,
-    everything: AllOption = False,
-    cursor: CursorOption = None,
-    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    output: OutputOption = None,
-    force: ForceOption = False,
-    progress: ProgressOption = None,
-    as_json: JsonOption = False,
+    *,
+    paging: Paging,
 ) -> None:
     """Patterns, most recently seen first."""
-    check_paging(limit, everything)
     with open_client(ctx) as client:
         export_history(
             "Patterns",
-            lambda size, after: client.list_patterns(
-                quarantine_status=status, limit=size, cursor=after
-            ),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
+            partial(client.list_patterns, quarantine_status=status),
+            paging,
             LIST_COLUMNS,
         )
 

@@ -1,29 +1,19 @@
 """`entropy-budget responses check|trigger|history|stats`: entropy responses."""
 
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
 from app.cli_commands.common import (
-    DEFAULT_PAGE_SIZE,
-    AllOption,
-    CursorOption,
-    ForceOption,
     JobOption,
     JsonOption,
-    LimitOption,
-    OutputOption,
-    PageSizeOption,
     Paging,
-    ProgressOption,
-    SinceOption,
-    UntilOption,
-    as_utc,
-    check_paging,
     dump,
     export_history,
     handles_api_errors,
     open_client,
+    paged_command,
     print_json,
     record_table,
     stdout,
@@ -116,40 +106,16 @@ def trigger(
     stdout().print(record_table(f"Entropy response {record.id}", record))
 
 
-@app.command("history")
-@handles_api_errors
-def history(
-    ctx: typer.Context,
-    job_hash: JobOption = "",
-    limit: LimitOption = None,
-    everything: AllOption = False,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    cursor: CursorOption = None,
-    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    output: OutputOption = None,
-    force: ForceOption = False,
-    progress: ProgressOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@paged_command(app, "history", windowed=True)
+def history(ctx: typer.Context, job_hash: JobOption = "", *, paging: Paging) -> None:
     """Entropy responses, newest first."""
-    check_paging(limit, everything)
-    window = {"since": as_utc(since), "until": as_utc(until)}
     with open_client(ctx) as client:
-
-        def total() -> int | None:
-            if since or until:
-                return None
-            return client.response_statistics(job_hash).total_responses
-
         export_history(
             "Entropy responses",
-            lambda size, after: client.response_history(
-                job_hash, limit=size, cursor=after, **window
-            ),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json, force),
+            partial(client.response_history, job_hash),
+            paging,
             HISTORY_COLUMNS,
-            expected_total=total,
+            expected_total=lambda: client.response_statistics(job_hash).total_responses,
         )
 
 

@@ -1,24 +1,18 @@
 """`entropy-budget webhooks create|list|attempts|retry|ping`."""
 
+from functools import partial
 from typing import Annotated, get_args
 
 import typer
 
 from app.cli_commands.common import (
-    DEFAULT_PAGE_SIZE,
-    AllOption,
-    CursorOption,
     JsonOption,
-    LimitOption,
-    OutputOption,
-    PageSizeOption,
     Paging,
-    ProgressOption,
-    check_paging,
     dump,
     export_history,
     handles_api_errors,
     open_client,
+    paged_command,
     print_json,
     record_table,
     stderr,
@@ -88,54 +82,29 @@ def create(
     stderr().print("Keep the secret now: it is not shown again.", markup=False)
 
 
-@app.command("list")
-@handles_api_errors
-def list_webhooks(
-    ctx: typer.Context,
-    limit: LimitOption = None,
-    everything: AllOption = False,
-    cursor: CursorOption = None,
-    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    output: OutputOption = None,
-    progress: ProgressOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@paged_command(app, "list")
+def list_webhooks(ctx: typer.Context, *, paging: Paging) -> None:
     """Webhook endpoints, newest first (never their secrets)."""
-    check_paging(limit, everything)
     with open_client(ctx) as client:
-        export_history(
-            "Webhook endpoints",
-            lambda size, after: client.list_webhooks(limit=size, cursor=after),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json),
-            LIST_COLUMNS,
-        )
+        export_history("Webhook endpoints", client.list_webhooks, paging, LIST_COLUMNS)
 
 
-@app.command("attempts")
-@handles_api_errors
+@paged_command(app, "attempts")
 def attempts(
     ctx: typer.Context,
     webhook_id: WebhookIdArgument,
     status: Annotated[
         DeliveryStatus | None, typer.Option(help="Only messages in this delivery status.")
     ] = None,
-    limit: LimitOption = None,
-    everything: AllOption = False,
-    cursor: CursorOption = None,
-    page_size: PageSizeOption = DEFAULT_PAGE_SIZE,
-    output: OutputOption = None,
-    progress: ProgressOption = None,
-    as_json: JsonOption = False,
+    *,
+    paging: Paging,
 ) -> None:
     """An endpoint's messages and how their delivery went, newest first."""
-    check_paging(limit, everything)
     with open_client(ctx) as client:
         export_history(
             f"Messages to webhook endpoint {webhook_id}",
-            lambda size, after: client.webhook_attempts(
-                webhook_id, status=status, limit=size, cursor=after
-            ),
-            Paging(limit, everything, page_size, cursor, output, progress, as_json),
+            partial(client.webhook_attempts, webhook_id, status=status),
+            paging,
             ATTEMPT_COLUMNS,
         )
 
