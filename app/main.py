@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 
 from app.alerts.router import router as alerts_router
 from app.alerts.schemas import AlertRule
-from app.budget.router import record_location
 from app.budget.router import router as budget_router
 from app.budget.schemas import AdjustmentType
 from app.core import idempotency
@@ -30,9 +29,9 @@ from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.dashboard import router as dashboard
 from app.entropy.router import router as entropy_router
-from app.jobs.group_commit import ReadingWriter
 from app.jobs.hot_path import ReadingsHotPath
-from app.jobs.router import readings_router
+from app.jobs.readings import ReadingWriter, readings_writer
+from app.jobs.router import reading_response, readings_router
 from app.jobs.router import router as jobs_router
 from app.observability import router as operations
 from app.observability.logs import configure_logging, configure_structlog, logging_is_configured
@@ -150,7 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
     if settings.readings_group_commit:
-        writer = ReadingWriter(database, settings, clock, location_of=record_location)
+        writer = readings_writer(database, settings, clock, render=reading_response)
         app.add_middleware(ReadingsHotPath, writer=writer)  # innermost: every guard applies
     app.state.api_keys = keys
     # Innermost first; each is pure ASGI (see app.core.middleware for the order's reasons).

@@ -122,9 +122,7 @@ class Database:
 
 def get_session(
     request: Request,
-    idempotent: Annotated[
-        idempotency.RequestFingerprint | None, Depends(idempotency.request_fingerprint)
-    ],
+    idempotent: idempotency.IdempotencyKeyDep,
 ) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint succeeds, else rolled back.
 

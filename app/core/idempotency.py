@@ -11,11 +11,12 @@ replays the stored response; the same key with a different request is a 422.
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core.problems import field_error, validation_problem
+from app.core.problems import ValidationProblem, field_error, validation_problem
 from app.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -93,6 +94,10 @@ async def request_fingerprint(request: Request) -> RequestFingerprint | None:
     return RequestFingerprint(key, fingerprint(request.method, request.url.path, body))
 
 
+IdempotencyKeyDep = Annotated[RequestFingerprint | None, Depends(request_fingerprint)]
+"""A POST's Idempotency-Key, checked before the path and body are validated."""
+
+
 def caller_of(request: Request) -> str:
     """Keys are scoped to the caller: its API key, or anonymous when the service runs open."""
     caller: str = getattr(request.state, "caller", ANONYMOUS_CALLER)
@@ -146,6 +151,89 @@ def release(session: Session, claim: Claim) -> None:
     )
 
 
+@dataclass(frozen=True)
+class StoredResponse:
+    """What a request answered, as a key keeps it for replays."""
+
+    status_code: int
+    body: bytes
+    headers: Mapping[str, str]
+
+
+Keyed = tuple[str, RequestFingerprint | None]
+"""A request of a batch as its key sees it: the caller, and its key (None: sent without one)."""
+
+
+@dataclass
+class BatchClaims:
+    """What claiming a batch's keys decided, by the request's index in the batch."""
+
+    held: dict[int, Claim]
+    """Requests that run, holding their key."""
+    answered: dict[int, Exception]
+    """Requests answered without running: replays, and keys reused for another request."""
+    repeats: dict[int, int]
+    """A key sent twice in one batch: the later request's index -> the one holding the key."""
+
+    def runs(self, index: int) -> bool:
+        return index not in self.answered and index not in self.repeats
+
+
+def claim_batch(
+    session: Session, requests: Sequence[Keyed], now: datetime, ttl: timedelta
+) -> BatchClaims:
+    """Claim the keys of a batch of requests in one transaction; each key is claimed once,
+    in one global order (caller, key), so two batches never wait on each other's keys."""
+    claims = BatchClaims({}, {}, {})
+    holder_of: dict[tuple[str, str], int] = {}
+    keyed = [(i, caller, key) for i, (caller, key) in enumerate(requests) if key is not None]
+    for index, caller, request in sorted(keyed, key=lambda entry: (entry[1], entry[2].key)):
+        holder = holder_of.setdefault((caller, request.key), index)
+        if holder != index:
+            claims.repeats[index] = holder
+            continue
+        try:
+            claims.held[index] = claim(session, caller, request, now, ttl)
+        except (IdempotentReplay, ValidationProblem) as answer:
+            claims.answered[index] = answer
+    return claims
+
+
+def settle_batch(
+    session: Session,
+    requests: Sequence[Keyed],
+    claims: BatchClaims,
+    outcomes: Mapping[int, StoredResponse | Exception],
+) -> list[StoredResponse | Exception]:
+    """Store each held key with its request's response, or release it when the request failed
+    (it wrote nothing: its retry must run again); answer the repeats of a key as replays of the
+    first (a 422 when their request differs). `outcomes` has an entry for every request that
+    ran: its response, or the exception it answers with."""
+    answers: dict[int, StoredResponse | Exception] = {**claims.answered, **outcomes}
+    for index, held in claims.held.items():
+        outcome = outcomes[index]
+        if isinstance(outcome, Exception):
+            release(session, held)
+        else:
+            store(session, held, outcome.status_code, outcome.body, outcome.headers)
+    for index, holder in claims.repeats.items():
+        answers[index] = _repeat_answer(requests[index], requests[holder], answers[holder])
+    return [answers[index] for index in range(len(requests))]
+
+
+def _repeat_answer(
+    repeat: Keyed, first: Keyed, first_answer: StoredResponse | Exception
+) -> StoredResponse | Exception:
+    (_, repeat_key), (_, first_key) = repeat, first
+    if repeat_key is None or first_key is None or repeat_key.digest != first_key.digest:
+        return _key_reused()
+    if isinstance(first_answer, StoredResponse):
+        return IdempotentReplay(
+            first_answer.status_code, first_answer.body, dict(first_answer.headers)
+        )
+    return first_answer
+
+
 def purge_expired(session: Session, now: datetime) -> None:
     """Delete the keys past their TTL (a key is also dropped when reused after expiry, but one
     never reused would otherwise stay for ever)."""
@@ -173,15 +261,19 @@ def _insert_claim(
 
 def _replay_of(stored: IdempotencyKey, request: RequestFingerprint) -> Exception:
     if stored.fingerprint != request.digest:
-        return validation_problem(
-            [
-                field_error(
-                    ("header", HEADER),
-                    "this key was already used with a different request",
-                    "key_reused",
-                )
-            ]
-        )
+        return _key_reused()
     if stored.status_code is None or stored.response_body is None:
         raise RuntimeError("an idempotency key was committed without its response")
     return IdempotentReplay(stored.status_code, stored.response_body, stored.response_headers or {})
+
+
+def _key_reused() -> ValidationProblem:
+    return validation_problem(
+        [
+            field_error(
+                ("header", HEADER),
+                "this key was already used with a different request",
+                "key_reused",
+            )
+        ]
+    )

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import TextualSelect, text
+from sqlalchemy import TextualSelect, delete, text
 from sqlalchemy.orm import Session
 
 from app.core.db import WRITE_TRANSACTION
@@ -37,6 +37,11 @@ class LockedHead:
     last_response_at: datetime | None
     policy_version: int | None
 
+    @property
+    def is_empty(self) -> bool:
+        """No chain and no policy yet: the head of a new job, created by this lock."""
+        return all(value is None for value in vars(self).values())
+
 
 def lock_jobs(session: Session, job_hashes: Iterable[str]) -> dict[str, LockedHead]:
     """Block until this transaction alone may derive new records for these jobs; return where
@@ -48,6 +53,16 @@ def lock_jobs(session: Session, job_hashes: Iterable[str]) -> dict[str, LockedHe
     statement = _LOCK_HEADS[session.get_bind().dialect.name]
     rows = session.execute(statement, {"jobs": json_parameter(jobs)})
     return {job_hash: LockedHead(*head) for job_hash, *head in rows}
+
+
+def drop_unused_heads(session: Session, heads: dict[str, LockedHead], used: Iterable[str]) -> None:
+    """Delete the empty heads of locked jobs this transaction wrote nothing for, so that a
+    refused write to a new job leaves no row behind (a request that fails as a whole rolls
+    back instead; a batch commits its other writes)."""
+    unused = sorted(set(heads) - set(used))
+    empty = [job_hash for job_hash in unused if heads[job_hash].is_empty]
+    if empty:
+        session.execute(delete(JobHead).where(JobHead.job_hash.in_(empty)))
 
 
 _HEAD_COLUMNS = (

@@ -193,6 +193,13 @@ def problem_response(problem: Problem) -> JSONResponse:
 
 
 def _database_error(_handler: object, _request: Request, exc: Exception) -> Problem:
+    return database_problem(exc)
+
+
+def database_problem(exc: Exception) -> Problem:
+    """The one mapping of database errors, for the exception handlers and the readings writer
+    alike: a constraint a concurrent write won is a 409 (retry it), an outage or a busy pool a
+    503 with Retry-After, anything else a 500."""
     if isinstance(exc, IntegrityError):
         return ConflictProblem("The request conflicts with data written concurrently; retry it.")
     if isinstance(exc, OperationalError | PoolTimeoutError) or (

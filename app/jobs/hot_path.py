@@ -6,9 +6,9 @@ per-request machinery (route matching across every router, the dependency tree, 
 validation) costs more than the reading itself once writes are batched, so this ASGI layer
 matches the one path, validates the body and path exactly as FastAPI would
 (`parse_json_body`, `validate_body`, the same pydantic types: tested to answer alike), and
-hands the reading to the process's
-ReadingWriter. It sits inside every other middleware (size limit, UTF-8, and whatever guards
-the service adds), so those apply unchanged; the standard route still documents the operation.
+hands the reading to the process's writer (`app.jobs.readings.readings_writer`). It sits
+inside every other middleware (size limit, UTF-8, and whatever guards the service adds), so
+those apply unchanged; the standard route still documents the operation.
 """
 
 import re
@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core import idempotency
+from app.core.batcher import Overloaded
 from app.core.http import parse_json_body, validate_body
 from app.core.problems import (
     ServiceOverloadedProblem,
@@ -32,9 +33,8 @@ from app.core.problems import (
 )
 from app.core.schemas import Identifier
 from app.core.strict_query import check_query, query_parameters
-from app.jobs.group_commit import Overloaded, ReadingWriter
-from app.jobs.readings import Reading
-from app.jobs.router import created_reading, readings_router
+from app.jobs.readings import ReadingWriter
+from app.jobs.router import readings_router, response_of, submission_of
 from app.jobs.schemas import ReadingRequest
 
 READINGS_PATH = re.compile(r"^/v1/jobs/([^/]+)/entropy-readings$")
@@ -87,9 +87,11 @@ class ReadingsHotPath:
 
     async def _record(self, request: Request, raw_job_hash: str) -> Response:
         check_query(request.scope["query_string"], QUERY_PARAMETERS)
-        # As FastAPI: a body that is not JSON fails at once; then the path parameter and the
-        # body are validated, and their errors reported together.
+        # As FastAPI: a body that is not JSON fails at once; then the Idempotency-Key (a
+        # dependency of the route); then the path parameter and the body are validated, and
+        # their errors reported together.
         value = await parse_json_body(request)
+        key = await idempotency.request_fingerprint(request)
         errors: list[Any] = []
         try:
             job_hash = JOB_HASH.validate_python(raw_job_hash)
@@ -101,16 +103,11 @@ class ReadingsHotPath:
             raise RequestValidationError([*errors, *invalid.errors()]) from None
         if errors:
             raise RequestValidationError(errors)
-        fingerprint = await idempotency.request_fingerprint(request)
         try:
-            accepted = await self.writer.submit(
-                Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy),
-                idempotency.caller_of(request),
-                fingerprint,
-            )
+            stored = await self.writer.submit(submission_of(request, job_hash, body, key))
         except Overloaded:
             raise ServiceOverloadedProblem(
                 "Too many readings are waiting to be written; retry shortly.",
                 headers={"Retry-After": "1"},
             ) from None
-        return created_reading(accepted.body, accepted.location)
+        return response_of(stored)

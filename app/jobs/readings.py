@@ -1,22 +1,37 @@
 """Entropy readings: one measurement adjusts a job's budget under its policy and, when due,
 runs its automatic entropy response.
 
-`apply_readings` takes a batch: the HTTP route passes one reading, the group-commit writer
-(`app.jobs.group_commit`) passes every reading gathered in a millisecond. Either way the
-readings of a job are applied in order on its chains, under its lock, in one transaction.
+`record_readings` is the one unit of work every reading goes through: the group-commit writer
+passes it every reading gathered in a millisecond, the route without group commit a batch of
+one. In one transaction it claims the batch's idempotency keys, applies the readings (each
+job's in order, on its chains, under its lock), stores or releases the keys, and commits; a
+failure maps to one problem for every reading of the batch.
 """
 
-from collections.abc import Mapping, Sequence
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from app.budget import rules as budget_rules
 from app.budget.chains import BudgetChains
+from app.core import idempotency
+from app.core.batcher import Batcher
 from app.core.clock import Clock
-from app.core.locking import LockedHead, lock_jobs
-from app.core.problems import ValidationProblem, field_error, validation_problem
+from app.core.db import Database
+from app.core.locking import LockedHead, drop_unused_heads, lock_jobs
+from app.core.problems import (
+    ValidationProblem,
+    database_problem,
+    field_error,
+    validation_problem,
+)
 from app.core.settings import Settings
 from app.core.telemetry import tally_of
 from app.entropy.service import current_diversity
@@ -35,11 +50,99 @@ DISABLED = ReadingCheck(
 )
 
 
+logger = structlog.stdlib.get_logger("app.readings")
+
+
 @dataclass(frozen=True)
 class Reading:
     job_hash: str
     entropy: float | None
     changes: PolicyChanges | None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A reading as its request sent it: the caller (whose Idempotency-Keys are its own), the
+    key if any, and the request id the logs name."""
+
+    reading: Reading
+    caller: str
+    key: idempotency.RequestFingerprint | None
+    request_id: str | None
+
+
+Render = Callable[[ReadingResult], idempotency.StoredResponse]
+"""The HTTP answer to an applied reading (the router's), stored with its key for replays."""
+Answer = idempotency.StoredResponse | Exception
+
+
+def record_readings(
+    database: Database,
+    settings: Settings,
+    clock: Clock,
+    render: Render,
+    submissions: Sequence[Submission],
+    *,
+    batched: bool,
+) -> list[Answer]:
+    """Record a batch of readings in one transaction: each gets its answer, the response to
+    send or the exception (a problem, or a replay) to answer with. When the transaction fails,
+    nothing is written and every reading of the batch gets the same problem
+    (`database_problem`: 409 for a constraint, 503 for an outage, else 500)."""
+    started = time.perf_counter()
+    try:
+        with database.session(write=True) as session:
+            answers = _record(session, settings, clock, render, submissions)
+            tally = tally_of(session)
+            if batched and tally is not None:
+                tally.reading_batches.append(len(submissions))
+            session.commit()
+    except Exception as error:
+        _log_failure(error, submissions)
+        return [database_problem(error) for _ in submissions]
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "reading batch committed",
+            readings=len(submissions),
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            request_ids=[submission.request_id for submission in submissions],
+        )
+    return answers
+
+
+def _record(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    render: Render,
+    submissions: Sequence[Submission],
+) -> list[Answer]:
+    """The steps of a batch, in its transaction (further per-batch steps belong here)."""
+    keyed = [(submission.caller, submission.key) for submission in submissions]
+    ttl = timedelta(seconds=settings.idempotency_ttl_seconds)
+    claims = idempotency.claim_batch(session, keyed, clock(), ttl)
+    running = [index for index in range(len(submissions)) if claims.runs(index)]
+    results = apply_readings(
+        session, settings, clock, [submissions[index].reading for index in running]
+    )
+    outcomes: dict[int, Answer] = {
+        index: result if isinstance(result, Exception) else render(result)
+        for index, result in zip(running, results, strict=True)
+    }
+    return idempotency.settle_batch(session, keyed, claims, outcomes)
+
+
+def _log_failure(error: Exception, submissions: Sequence[Submission]) -> None:
+    request_ids = [submission.request_id for submission in submissions]
+    if isinstance(error, DBAPIError | PoolTimeoutError):
+        logger.warning(
+            "reading batch failed",
+            error=type(error).__name__,
+            readings=len(submissions),
+            request_ids=request_ids,
+        )
+    else:
+        logger.exception("reading batch failed", readings=len(submissions), request_ids=request_ids)
 
 
 def apply_readings(
@@ -70,6 +173,10 @@ def apply_readings(
             continue
         outcomes.append(batch.apply(reading.job_hash, entropy, policy))
     batch.flush()
+    applied = (
+        r.job_hash for r, o in zip(readings, outcomes, strict=True) if isinstance(o, ReadingResult)
+    )
+    drop_unused_heads(session, heads, applied)
     tally = tally_of(session)
     if tally is not None:
         tally.readings += sum(1 for outcome in outcomes if isinstance(outcome, ReadingResult))
@@ -146,3 +253,24 @@ def _measured_diversity(session: Session) -> float | ValidationProblem:
             ]
         )
     return population.diversity_index
+
+
+ReadingWriter = Batcher[Submission, idempotency.StoredResponse]
+
+
+def readings_writer(
+    database: Database, settings: Settings, clock: Clock, render: Render
+) -> ReadingWriter:
+    """The process's group-commit writer: one thread recording every reading gathered in a
+    millisecond (`readings_batch_wait_ms`) as one batch, in one transaction."""
+
+    def record(submissions: Sequence[Submission]) -> list[Answer]:
+        return record_readings(database, settings, clock, render, submissions, batched=True)
+
+    return Batcher(
+        record,
+        max_batch=settings.readings_batch_max,
+        wait_seconds=settings.readings_batch_wait_ms / 1000,
+        queue_size=settings.readings_queue_size,
+        name="reading-writer",
+    )

@@ -2,6 +2,7 @@
 
 from typing import Annotated
 
+from asgi_correlation_id.context import correlation_id
 from fastapi import Header, Request, Response, status
 
 from app.budget.router import record_location
@@ -9,13 +10,18 @@ from app.budget.schemas import BudgetRecord
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import problem_responses, set_location
+from app.core.idempotency import (
+    IdempotencyKeyDep,
+    RequestFingerprint,
+    StoredResponse,
+    caller_of,
+)
 from app.core.pagination import PageParams
-from app.core.problems import ValidationProblem
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.core.settings import Settings
 from app.jobs import service
-from app.jobs.readings import Reading, apply_readings
+from app.jobs.readings import Answer, Reading, Submission, record_readings
 from app.jobs.schemas import (
     JobPage,
     JobSummary,
@@ -113,9 +119,9 @@ def select_pattern(
 
 
 # The readings route. With group commit on (the default) `app.jobs.hot_path` serves this path
-# in front of FastAPI's router and hands readings to the process's ReadingWriter; this route
-# then only documents the operation, and serves when READINGS_GROUP_COMMIT=false. The two are
-# tested to answer alike.
+# in front of FastAPI's router and hands readings to the process's writer; this route then only
+# documents the operation, and serves when READINGS_GROUP_COMMIT=false. Both go through the one
+# unit of work, `record_readings`.
 readings_router = service_router("/v1/jobs", "jobs")
 
 
@@ -127,7 +133,7 @@ readings_router = service_router("/v1/jobs", "jobs")
     responses=problem_responses(409),
 )
 def record_entropy_reading(
-    session: DbSession,
+    key: IdempotencyKeyDep,
     clock: ClockDep,
     job_hash: Identifier,
     body: ReadingRequest,
@@ -136,20 +142,46 @@ def record_entropy_reading(
     """In one transaction: adjust the budget under the job's policy, then check whether an
     entropy response is due (the reading against the response threshold, and the job's
     cooldown) and run it if so. Without `entropy`, the current pattern diversity is used."""
-    reading = Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy)
-    outcome = apply_readings(session, _settings(request), clock, [reading])[0]
-    if isinstance(outcome, ValidationProblem):
-        raise outcome
-    return created_reading(
-        outcome.model_dump_json().encode(), record_location(outcome.adjustment.id)
+    (answer,) = record_readings(
+        request.app.state.database,
+        _settings(request),
+        clock,
+        reading_response,
+        [submission_of(request, job_hash, body, key)],
+        batched=False,
+    )
+    return response_of(answer)
+
+
+def submission_of(
+    request: Request, job_hash: str, body: ReadingRequest, key: RequestFingerprint | None
+) -> Submission:
+    return Submission(
+        Reading(job_hash=job_hash, entropy=body.entropy, changes=body.policy),
+        caller_of(request),
+        key,
+        correlation_id.get(),
     )
 
 
-def created_reading(body: bytes, location: str) -> Response:
-    """Both paths answer with the same bytes: the result serialised once, by pydantic."""
+def reading_response(result: ReadingResult) -> StoredResponse:
+    """A reading's 201: the result serialised once, by pydantic, and the Location of its
+    adjustment (stored as is with an Idempotency-Key)."""
+    return StoredResponse(
+        status.HTTP_201_CREATED,
+        result.model_dump_json().encode(),
+        {"location": record_location(result.adjustment.id)},
+    )
+
+
+def response_of(answer: Answer) -> Response:
+    """The HTTP response to a reading's answer (a problem or a replay is raised, for the
+    exception handlers to render)."""
+    if isinstance(answer, Exception):
+        raise answer
     return Response(
-        body,
-        status_code=status.HTTP_201_CREATED,
+        answer.body,
+        status_code=answer.status_code,
         media_type="application/json",
-        headers={"Location": location},
+        headers=dict(answer.headers),
     )

@@ -47,6 +47,7 @@ ALL_TABLES = (
     "pattern_applications",
     "job_policies",
     "idempotency_keys",
+    "job_heads",
 )
 
 
@@ -118,7 +119,7 @@ def count_rows(engine: Engine, table: str) -> int:
 
 def table_rows(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, for "this request wrote nothing" comparisons."""
-    order = {"job_policies": "job_hash"}
+    order = {"job_policies": "job_hash", "job_heads": "job_hash"}
     with engine.connect() as connection:
         return {
             table: [

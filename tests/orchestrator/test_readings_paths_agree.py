@@ -101,7 +101,7 @@ def test_with_group_commit_the_hot_path_serves_readings_not_the_route(
     def route_must_not_run(*_args: object) -> None:
         raise AssertionError("the standard route served a reading")
 
-    monkeypatch.setattr("app.jobs.router.apply_readings", route_must_not_run)
+    monkeypatch.setattr("app.jobs.router.record_readings", route_must_not_run)
     with make_client(readings_group_commit=True) as client:
         response = client.post("/v1/jobs/job-a/entropy-readings", json={"entropy": 0.2})
     assert response.status_code == 201
