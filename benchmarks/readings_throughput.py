@@ -6,9 +6,14 @@ service's own /healthz, measured alternately in one run; then every chain is che
 
 The bare app (benchmarks/bare_app.py: one async route, no middleware, no database) is the
 denominator DESIGN.md section 5 asks for; /healthz is reported too, as the issue asks.
+
+With --versus REVISION, the service at that revision of this repository (`source_at`) runs
+too, on the same database, and its readings are measured in the same rounds, alternating with
+this checkout's: a before/after in one run.
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 from collections import Counter
@@ -25,6 +30,7 @@ from benchmarks.harness import (
     database,
     machine,
     service,
+    source_at,
     wrk,
 )
 from tests.support import check_budget_chain
@@ -67,6 +73,7 @@ def run(
     connections: int,
     jobs: int,
     extra_env: dict[str, str],
+    versus: str | None = None,
 ) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"bare": [], "healthz": [], "readings": []}
     accepted_readings = 0
@@ -75,12 +82,18 @@ def run(
         with (
             bare_app(9101) as bare,
             service(9102, url, env=extra_env) as served,
+            contextlib.ExitStack() as other,
         ):
             targets = {
                 "bare": (bare.url + "/", None),
                 "healthz": (served.url + "/healthz", None),
                 "readings": (served.url, SCRIPT),
             }
+            if versus is not None:
+                source = other.enter_context(source_at(versus))
+                then = other.enter_context(service(9103, url, env=extra_env, source=source))
+                targets["readings_at_versus"] = (then.url, SCRIPT)
+                results["readings_at_versus"] = []
             for round_number in range(rounds + 1):  # round 0 warms up and is not reported
                 for name, (target, script) in targets.items():
                     result = wrk(
@@ -90,7 +103,7 @@ def run(
                         script=script,
                         env=load,
                     )
-                    if name == "readings":
+                    if name.startswith("readings"):
                         accepted_readings += result.requests - result.non_2xx
                     if round_number:
                         results[name].append(result)
@@ -118,6 +131,16 @@ def run(
         **report,
         "ratio_to_bare": report["readings"]["rps"] / report["bare"]["rps"],
         "ratio_to_healthz": report["readings"]["rps"] / report["healthz"]["rps"],
+        **(
+            {}
+            if versus is None
+            else {
+                "versus": versus,
+                "versus_ratio_to_bare": report["readings_at_versus"]["rps"] / report["bare"]["rps"],
+                "readings_over_versus": report["readings"]["rps"]
+                / report["readings_at_versus"]["rps"],
+            }
+        ),
         "server_peak_rss_mib": peak_rss,
         "chains": chains,
     }
@@ -137,6 +160,11 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a setting for the service, e.g. ACCESS_LOG=false (repeatable)",
     )
+    parser.add_argument(
+        "--versus",
+        metavar="REVISION",
+        help="also serve this git revision, its readings measured alternately (before/after)",
+    )
     arguments = parser.parse_args()
     extra_env = dict(pair.split("=", 1) for pair in arguments.env)
     report = run(
@@ -146,11 +174,14 @@ def main() -> None:
         connections=arguments.connections,
         jobs=arguments.jobs,
         extra_env=extra_env,
+        versus=arguments.versus,
     )
     report["service_env"] = {**SERVICE_ENV, **extra_env}
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     suffix = "".join(f"-{pair}" for pair in arguments.env).replace("=", "_").lower()
+    if arguments.versus:
+        suffix += f"-versus-{arguments.versus}"
     (out / f"readings-{arguments.db}{suffix}.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
 
