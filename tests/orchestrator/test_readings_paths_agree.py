@@ -1,13 +1,16 @@
-"""The readings hot path (group commit) answers exactly as the standard FastAPI route does:
-same status, headers that matter, and body, for good and bad requests alike."""
+"""A reading is answered alike with group commit on (batched by the writer) and off (one by
+one): same status, headers that matter, body AND database state, for good and bad requests
+alike, combined errors, and concurrent requests."""
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from app.models import Base
 from tests.orchestrator.helpers import ClientFactory
 from tests.support import empty_tables
 
@@ -45,6 +48,12 @@ REQUESTS: list[tuple[str, str, bytes, dict[str, str]]] = [
     ("dot-dot job hash", "..", b'{"entropy": 0.5}', JSON),
     ("job hash too long", "j" * 129, b'{"entropy": 0.5}', JSON),
     ("bad path and bad body", "a%20b", b'{"entropy": "x"}', JSON),
+    ("bad key and bad body", "job-g", b'{"entropy": "x"}', {**JSON, "Idempotency-Key": " x"}),
+    ("bad key and bad path", "a%20b", b'{"entropy": 0.5}', {**JSON, "Idempotency-Key": " x"}),
+    ("bad key and broken JSON", "job-g", b'{"entropy": ', {**JSON, "Idempotency-Key": " x"}),
+    ("bad key, bad path, bad body", "..", b'{"x": 1}', {**JSON, "Idempotency-Key": "\x7f"}),
+    ("unknown query and bad key", "job-g?x=1", b"{}", {**JSON, "Idempotency-Key": " x"}),
+    ("refused reading of a new job", "job-h", b'{"policy": {"floor": 0.4}}', JSON),
     ("too large", "job-d", b'{"entropy": 0.5, "x": "' + b" " * 1_048_600 + b'"}', JSON),
     ("bad idempotency key", "job-f", b'{"entropy": 0.5}', {**JSON, "Idempotency-Key": " x"}),
     ("idempotent first", "job-f", b'{"entropy": 0.5}', {**JSON, "Idempotency-Key": "k-1"}),
@@ -56,7 +65,22 @@ REQUESTS: list[tuple[str, str, bytes, dict[str, str]]] = [
 def normalised(text: str) -> str:
     """Ids and times differ between two runs; nothing else may."""
     text = UUID.sub("<id>", text)
-    return re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>", text)
+    text = re.sub(r"msg_[0-9a-f]{32}", "<message id>", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d[T ][\d:.]+(Z|\+00:00)?", "<time>", text)
+    return re.sub(r"datetime\.datetime\([^)]*\)", "<time>", text)
+
+
+def database_state(engine: Engine) -> dict[str, list[str]]:
+    """Every row of every table, ids and times normalised, in a stable order; without the
+    insertion sequences (which the other run has moved on) and the webhook dispatcher's
+    progress (a background thread's, not the request's)."""
+    state = {}
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            columns = [c.name for c in table.columns if c.name not in {"seq", "fanned_out"}]
+            rows = connection.execute(text(f"SELECT {', '.join(columns)} FROM {table.name}"))
+            state[table.name] = sorted(normalised(repr(tuple(row))) for row in rows)
+    return state
 
 
 def answers(client: TestClient) -> list[dict[str, Any]]:
@@ -77,22 +101,71 @@ def answers(client: TestClient) -> list[dict[str, Any]]:
     return results
 
 
-def test_hot_path_and_standard_route_answer_alike(
+def test_batched_and_one_by_one_readings_answer_and_write_alike(
     make_client: ClientFactory, engine: Engine
 ) -> None:
     with make_client(readings_group_commit=False) as client:
-        standard = answers(client)
+        one_by_one = answers(client)
+    one_by_one_state = database_state(engine)
     empty_tables(engine)
     with make_client(readings_group_commit=True) as client:
-        hot = answers(client)
+        batched = answers(client)
 
-    for expected, actual in zip(standard, hot, strict=True):
+    for expected, actual in zip(one_by_one, batched, strict=True):
         assert actual == expected
-    statuses = {answer["request"]: answer["status"] for answer in hot}
+    assert database_state(engine) == one_by_one_state
+    statuses = {answer["request"]: answer["status"] for answer in batched}
     assert statuses["low reading"] == 201
     assert statuses["NaN"] == 422
     assert statuses["too large"] == 413
     assert statuses["idempotent reuse"] == 422
+    assert "job-h" not in str(one_by_one_state["job_heads"])
+    assert "job-a" in str(one_by_one_state["job_heads"])
+
+
+CONCURRENT_JOBS = 12
+
+
+def concurrent_answers(client: TestClient) -> list[dict[str, Any]]:
+    """Each job gets the same keyed reading twice and a refused one, all at once: one of the
+    pair is applied and the other replays it, whatever the order."""
+    requests = [
+        (f"job-{n}", {"entropy": n / CONCURRENT_JOBS}, {"Idempotency-Key": f"k-{n}"})
+        for n in range(CONCURRENT_JOBS)
+        for _ in range(2)
+    ] + [(f"job-{n}", {"entropy": "x"}, {}) for n in range(CONCURRENT_JOBS)]
+
+    def send(request: tuple[str, dict[str, Any], dict[str, str]]) -> dict[str, Any]:
+        job, body, headers = request
+        response = client.post(f"/v1/jobs/{job}/entropy-readings", json=body, headers=headers)
+        return {
+            "job": job,
+            "status": response.status_code,
+            "location": normalised(response.headers.get("location", "")),
+            "body": normalised(response.text),
+            "replayed": response.headers.get("idempotent-replayed"),
+        }
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        return sorted(pool.map(send, requests), key=repr)
+
+
+def test_concurrent_readings_answer_and_write_alike_batched_or_one_by_one(
+    make_client: ClientFactory, engine: Engine
+) -> None:
+    with make_client(readings_group_commit=False) as client:
+        one_by_one = concurrent_answers(client)
+    one_by_one_state = database_state(engine)
+    empty_tables(engine)
+    with make_client(readings_group_commit=True) as client:
+        batched = concurrent_answers(client)
+
+    assert batched == one_by_one
+    assert database_state(engine) == one_by_one_state
+    assert [a["status"] for a in batched].count(201) == 2 * CONCURRENT_JOBS
+    assert [a["replayed"] for a in batched].count("true") == CONCURRENT_JOBS
+    initial = [row for row in one_by_one_state["exploration_budget"] if "'initial'" in row]
+    assert len(initial) == CONCURRENT_JOBS  # each key applied once
 
 
 def test_with_group_commit_the_hot_path_serves_readings_not_the_route(
