@@ -21,7 +21,7 @@ DOC = PROJECT_ROOT / "docs" / "webhooks.md"
 
 
 def receiver_source() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
+    blocks = re.findall(r"```python[^\n]*\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
     [receiver] = [block for block in blocks if "class Receiver" in block]
     return str(receiver)
 

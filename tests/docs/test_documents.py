@@ -1,5 +1,6 @@
 """The README and docs/ stand alone: every link resolves inside the repository (to a file that
-exists, and to a heading that exists when it names one), and nothing points outside it."""
+exists, and to a heading that exists when it names one), and nothing points outside it; every
+code block says its language, so that no shell example escapes the example runner."""
 
 import itertools
 import re
@@ -93,3 +94,20 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
         "api.md#no-such-heading: no heading #no-such-heading in api.md",
     ]
     assert OUTSIDE_MENTIONS.search(sample.read_text())
+
+
+SHELL_LANGUAGES = {"console", "sh", "bash", "shell"}
+OTHER_LANGUAGES = {"text", "json", "yaml", "http", "python", "toml", "ini", "nginx", "sql"}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_code_block_says_what_it_is(document: Path) -> None:
+    """A shell example is one of the languages the example runner runs (tests/docs/examples.py):
+    an unlabelled or oddly labelled block of commands would never be run."""
+    known = SHELL_LANGUAGES | OTHER_LANGUAGES
+    unknown = [
+        f"line {token.map[0] + 1 if token.map else '?'}: {token.info or '(none)'}"
+        for token in MarkdownIt().parse(document.read_text())
+        if token.type == "fence" and (token.info.split() or ["(none)"])[0] not in known
+    ]
+    assert unknown == []
