@@ -211,6 +211,26 @@ class JobHead(Base):
     """The version of the job's own policy (None: the server defaults), so that the statement
     locking a batch's jobs also tells which of them need their policy read."""
 
+    # The job's statistics over its whole life, maintained by every transaction that appends
+    # to its chains (app.budget.aggregates, app.responses.aggregates): a statistics read is one
+    # row, however long the history, and pruning old records does not change them. Each float
+    # sum is kept compensated (Neumaier): the true sum is `sum + compensation`.
+    budget_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    budget_sum: Mapped[float] = mapped_column(Double, server_default="0")
+    budget_sum_compensation: Mapped[float] = mapped_column(Double, server_default="0")
+    budget_min: Mapped[float | None] = mapped_column(Double)
+    budget_max: Mapped[float | None] = mapped_column(Double)
+    budget_initial_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    budget_decay_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    budget_boost_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    budget_floor_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    budget_ceiling_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    response_count: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    response_entropy_sum: Mapped[float] = mapped_column(Double, server_default="0")
+    response_entropy_compensation: Mapped[float] = mapped_column(Double, server_default="0")
+    response_boosts: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    response_revisits: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
 
 class ApiKey(Base):
     """An API key managed with `entropy-budget keys`; only its SHA-256 is stored.

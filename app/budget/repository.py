@@ -5,8 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, insert, select, text
+from sqlalchemy import insert, text
 
+from app.budget import aggregates
 from app.core.orm import json_parameter, table_of, upsert
 from app.core.repository import HistoryRepository
 from app.models import ExplorationBudget, JobHead
@@ -36,12 +37,15 @@ _APPEND_ON_POSTGRESQL = text(
     "adjustment_type, adjustment_reason, position) "
     "ORDER BY r.position) "
     "UPDATE job_heads SET budget_job_seq = t.job_seq, budget_value = t.budget_value, "
-    "budget_recorded_at = t.recorded_at "
+    "budget_recorded_at = t.recorded_at, "
+    f"{aggregates.merge_assignments(lambda column: f'a.{column}')} "
     "FROM json_to_recordset(CAST(:tips AS json)) "
-    "AS t(job_hash text, job_seq integer, budget_value float8, recorded_at timestamptz) "
-    "WHERE job_heads.job_hash = t.job_hash"
+    "AS t(job_hash text, job_seq integer, budget_value float8, recorded_at timestamptz), "
+    f"json_to_recordset(CAST(:aggregates AS json)) AS a({aggregates.DELTA_COLUMNS}) "
+    "WHERE job_heads.job_hash = t.job_hash AND a.job_hash = t.job_hash"
 )
-"""Insert records in the order given (their `seq` follows it) and move the heads, at once."""
+"""Insert records in the order given (their `seq` follows it), and move the heads and add
+the records to their aggregates, at once."""
 
 
 class BudgetRepository(HistoryRepository[ExplorationBudget]):
@@ -51,7 +55,8 @@ class BudgetRepository(HistoryRepository[ExplorationBudget]):
     latest_noun = "exploration budget"
 
     def append(self, records: Sequence[Mapping[str, Any]], tips: Mapping[str, BudgetTip]) -> None:
-        """Insert the records, in order, and move the (locked) jobs' heads to their new tips.
+        """Insert the records, in order, move the (locked) jobs' heads to their new tips and
+        add the records to the jobs' aggregates (`app.budget.aggregates`).
 
         On PostgreSQL this is one statement with the rows as one JSON parameter: an
         executemany costs SQLAlchemy and psycopg work per row, and the upsert a second round
@@ -72,6 +77,7 @@ class BudgetRepository(HistoryRepository[ExplorationBudget]):
                             for job_hash, tip in tips.items()
                         ]
                     ),
+                    "aggregates": json_parameter(aggregates.deltas(records)),
                 },
             )
             if moved.rowcount != len(tips):  # a head that does not exist: no lock was taken
@@ -93,24 +99,4 @@ class BudgetRepository(HistoryRepository[ExplorationBudget]):
             key=["job_hash"],
             update=["budget_job_seq", "budget_value", "budget_recorded_at"],
         )
-
-    def aggregates(self, job_hash: str | None) -> dict[str, float | int | None]:
-        def count_of(adjustment_type: str) -> ColumnElement[int]:
-            return func.coalesce(
-                func.sum(case((ExplorationBudget.adjustment_type == adjustment_type, 1), else_=0)),
-                0,
-            )
-
-        statement = select(
-            func.count().label("total_adjustments"),
-            func.avg(ExplorationBudget.budget_value).label("avg_budget"),
-            func.min(ExplorationBudget.budget_value).label("min_budget"),
-            func.max(ExplorationBudget.budget_value).label("max_budget"),
-            count_of("floor_enforced").label("floor_enforcements"),
-            count_of("ceiling_enforced").label("ceiling_enforcements"),
-            count_of("boost").label("boost_count"),
-            count_of("decay").label("decay_count"),
-            count_of("initial").label("initial_count"),
-        )
-        statement = self.filtered(statement, {"job_hash": job_hash})
-        return dict(self.session.execute(statement).one()._mapping)
+        aggregates.add(self.session, records)

@@ -2,7 +2,7 @@
 
 from sqlalchemy.orm import Session
 
-from app.budget import rules
+from app.budget import aggregates, rules
 from app.budget.chains import BudgetChains, BudgetRow
 from app.budget.repository import BudgetRepository
 from app.budget.schemas import (
@@ -69,9 +69,10 @@ def budget_export(job_hash: str | None, after: Position | None, window: TimeWind
 
 
 def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistics:
-    repository = BudgetRepository(session)
-    aggregates = repository.aggregates(job_hash)
-    if not aggregates["total_adjustments"]:
+    """From the maintained aggregates (`app.budget.aggregates`): the job's whole life, however
+    long its history and whatever was pruned from it."""
+    figures = aggregates.statistics(session, job_hash)
+    if figures is None:
         return BudgetStatistics(
             current_budget=None,
             avg_budget=0.0,
@@ -84,7 +85,7 @@ def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistic
             decay_count=0,
             initial_count=0,
         )
-    latest = repository.latest(job_hash=job_hash)
-    return BudgetStatistics.model_validate(
-        {**aggregates, "current_budget": None if latest is None else latest.budget_value}
-    )
+    if not job_hash:
+        latest = BudgetRepository(session).latest()
+        figures["current_budget"] = None if latest is None else latest.budget_value
+    return BudgetStatistics.model_validate(figures)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.core.locking import LockedHead
 from app.core.telemetry import tally_of
+from app.responses import aggregates
 from app.responses.repository import ResponseRepository
 
 
@@ -69,6 +70,7 @@ class ResponseChains:
         if self._pending:
             self._repository.insert(self._pending)
             self._repository.save_last_times(self._moved)
+            aggregates.add(self._repository.session, self._pending)
             tally = tally_of(self._repository.session)
             if tally is not None:
                 tally.responses += len(self._pending)

@@ -12,7 +12,7 @@ from app.core.locking import lock_jobs, lock_quarantine_revisits
 from app.entropy.service import current_diversity
 from app.models import EntropyResponse
 from app.patterns.repository import PatternRepository, Revisit
-from app.responses import rules
+from app.responses import aggregates, rules
 from app.responses.chains import ResponseChains, ResponseRow
 from app.responses.repository import ResponseRepository
 from app.responses.schemas import (
@@ -146,9 +146,9 @@ RESPONSE_HISTORY = History(
 
 
 def response_statistics(session: Session, job_hash: str | None) -> ResponseStatistics:
-    repository = ResponseRepository(session)
-    total, avg_entropy, boosts, revisits = repository.aggregates(job_hash)
-    if total == 0:
+    """From the maintained aggregates (`app.responses.aggregates`): the job's whole life."""
+    figures = aggregates.statistics(session, job_hash)
+    if figures is None:
         return ResponseStatistics(
             total_responses=0,
             avg_entropy_at_trigger=0.0,
@@ -156,11 +156,4 @@ def response_statistics(session: Session, job_hash: str | None) -> ResponseStati
             quarantine_revisits=0,
             last_response=None,
         )
-    latest = repository.latest(job_hash=job_hash)
-    return ResponseStatistics(
-        total_responses=total,
-        avg_entropy_at_trigger=avg_entropy or 0.0,
-        budget_boosts=boosts,
-        quarantine_revisits=revisits,
-        last_response=None if latest is None else latest.recorded_at,
-    )
+    return ResponseStatistics.model_validate(figures)

@@ -12,6 +12,7 @@ booleans true/false/null, JSON lists (empty too), non-ASCII text, floats that do
 through a narrower type, a count beyond 32 bits, bytes that are not UTF-8, a foreign key in use.
 """
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -502,6 +503,37 @@ def rows_at_0008() -> Rows:
     return rows
 
 
+def rows_at_0009() -> Rows:
+    """0008's rows with each head's statistics as the app keeps them: the job's budget count,
+    compensated sum, extremes and counts by type, and its responses' count, compensated sum
+    of entropy at trigger, boosts and revisits (zeros, and no extremes, where there are none)."""
+    rows = rows_at_0008()
+    for head in rows["job_heads"]:
+        budgets = [r for r in rows["exploration_budget"] if r["job_hash"] == head["job_hash"]]
+        values = [r["budget_value"] for r in budgets]
+        kinds = [r["adjustment_type"] for r in budgets]
+        responses = [r for r in rows["entropy_responses"] if r["job_hash"] == head["job_hash"]]
+        entropy = [r["entropy_at_trigger"] for r in responses]
+        head |= {
+            "budget_count": len(values),
+            "budget_sum": math.fsum(values),
+            "budget_sum_compensation": math.fsum([*values, -math.fsum(values)]),
+            "budget_min": min(values, default=None),
+            "budget_max": max(values, default=None),
+            "budget_initial_count": kinds.count("initial"),
+            "budget_decay_count": kinds.count("decay"),
+            "budget_boost_count": kinds.count("boost"),
+            "budget_floor_count": kinds.count("floor_enforced"),
+            "budget_ceiling_count": kinds.count("ceiling_enforced"),
+            "response_count": len(responses),
+            "response_entropy_sum": math.fsum(entropy),
+            "response_entropy_compensation": math.fsum([*entropy, -math.fsum(entropy)]),
+            "response_boosts": sum(1 for r in responses if r["budget_boosted"]),
+            "response_revisits": sum(r["quarantine_revisits"] for r in responses),
+        }
+    return rows
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
@@ -509,5 +541,6 @@ ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0004": rows_at_0004,
     "0005": rows_at_0005,
     "0008": rows_at_0008,
+    "0009": rows_at_0009,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

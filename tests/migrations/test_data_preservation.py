@@ -10,6 +10,7 @@ A migration that deliberately drops a table or turns rows into something else mu
 extending these tests; they treat any lost or changed row as a bug.
 """
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -129,11 +130,53 @@ def _check_0008_backfill(before: Snapshot, after: Snapshot) -> None:
         assert after[table] == before.get(table, {}), table
 
 
+def _check_0009_backfill(before: Snapshot, after: Snapshot) -> None:
+    """0009 fills each head's statistics from the job's records, as the scan over them (done
+    here, in Python) defines them: counts, extremes and counts by type exactly, each sum (sum +
+    compensation) within 1e-12 relative of math.fsum over the job's values."""
+    for head in after["job_heads"].values():
+        job = head["job_hash"]
+        budgets = [r for r in before["exploration_budget"].values() if r["job_hash"] == job]
+        values = [r["budget_value"] for r in budgets]
+        kinds = [r["adjustment_type"] for r in budgets]
+        assert (head["budget_count"], head["budget_min"], head["budget_max"]) == (
+            len(values),
+            min(values, default=None),
+            max(values, default=None),
+        ), job
+        assert [head[f"budget_{name}_count"] for name in ("initial", "decay", "boost", "floor")] + [
+            head["budget_ceiling_count"]
+        ] == [
+            kinds.count(kind)
+            for kind in ("initial", "decay", "boost", "floor_enforced", "ceiling_enforced")
+        ], job
+        assert head["budget_sum"] + head["budget_sum_compensation"] == pytest.approx(
+            math.fsum(values), rel=1e-12, abs=0
+        ), job
+        responses = [r for r in before["entropy_responses"].values() if r["job_hash"] == job]
+        assert (
+            head["response_count"],
+            head["response_boosts"],
+            head["response_revisits"],
+        ) == (
+            len(responses),
+            sum(1 for r in responses if r["budget_boosted"]),
+            sum(r["quarantine_revisits"] for r in responses),
+        ), job
+        assert head["response_entropy_sum"] + head[
+            "response_entropy_compensation"
+        ] == pytest.approx(math.fsum(r["entropy_at_trigger"] for r in responses), rel=1e-12, abs=0)
+    counted = [head["budget_count"] for head in after["job_heads"].values()]
+    assert 0 in counted, "the rows should hold a head without budget records"
+    assert max(counted) > 1
+
+
 AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
     "0002": _check_0002_backfill,
     "0003": _check_0003_backfill,
     "0005": _check_0005_backfill,
     "0008": _check_0008_backfill,
+    "0009": _check_0009_backfill,
 }
 """What a step's upgrade must have made of the rows (backfills), by revision."""
 
