@@ -33,8 +33,11 @@ $(VENV)/.dev-installed: requirements/dev.txt $(VENV)/.runtime-installed
 	$(PIP) check >&2 || { echo "$(LOCK_MISMATCH)" >&2; exit 1; }
 	touch $@
 
+# The CLI is not on PATH (it lives in the virtualenv): say how to call it before serving.
 run: $(VENV)/.runtime-installed
 	$(BIN)/entropy-budget migrate
+	@echo "The CLI, from another terminal: $(BIN)/entropy-budget --help;" \
+		"e.g. $(BIN)/entropy-budget --url http://127.0.0.1:$(PORT) budget show --job JOB"
 	$(BIN)/entropy-budget serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.dev-installed

@@ -8,6 +8,7 @@
 import ipaddress
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
 from alembic import command
@@ -21,7 +22,7 @@ from app.core import api_keys
 from app.core.db import Database, create_db_engine
 from app.core.migrations import MIGRATION_ROOTS, alembic_config, migrations_root
 from app.core.settings import Settings
-from app.observability.logs import logging_config
+from app.observability.logs import configure_logging_unless_configured, logging_config
 from app.observability.multiproc import metrics_directory
 
 __all__ = ["MIGRATION_ROOTS", "alembic_config", "cli", "main", "migrations_root"]
@@ -30,6 +31,9 @@ cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 EXIT_REFUSES_OPEN = 1
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long uvicorn's supervisor waits for a worker to answer its ping before killing it as
+hung. uvicorn's 5 s killed workers still importing the app on a loaded machine."""
 
 
 @cli.command()
@@ -48,6 +52,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name other than localhost: it may resolve to anything
+
+
+def service_urls(host: str, port: int) -> dict[str, str]:
+    """Where a person on this machine finds the API, its docs and the dashboard (an address
+    bound on every interface is reached through loopback)."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    base = f"http://{shown}:{port}"
+    return {"api": base, "docs": f"{base}/docs", "dashboard": f"{base}/dashboard"}
 
 
 def keys_configured(settings: Settings) -> bool:
@@ -90,8 +104,9 @@ def serve(
 
     With no API key configured (none in API_KEYS, none active in the keys table) the service
     runs open, so it refuses to bind an address other than loopback unless --allow-open.
-    Logs are JSON lines on stderr (LOG_FORMAT=console for humans), uvicorn's included; the
-    access log is the service's own (with request ids). The workers share one
+    Logs go to stderr, uvicorn's included: coloured lines at a terminal, JSON lines otherwise
+    (LOG_FORMAT=auto|console|json); the first names the URLs of the API, /docs and /dashboard.
+    The access log is the service's own (with request ids). The workers share one
     PROMETHEUS_MULTIPROC_DIR (a private one when it is not set), so /metrics adds them up."""
     settings = settings_or_exit()
     if migrate_first:
@@ -110,6 +125,10 @@ def serve(
             f"Warning: serving on {host} with no API key configured: the service is open.",
             err=True,
         )
+    configure_logging_unless_configured(settings.log_level, settings.log_format)
+    structlog.stdlib.get_logger("app.serve").info(
+        "entropy-budget serving", **service_urls(host, port), workers=workers
+    )
     with metrics_directory():
         uvicorn.run(
             "app.main:create_app",
@@ -120,6 +139,7 @@ def serve(
             log_level=settings.log_level.lower(),
             log_config=logging_config(settings.log_level, settings.log_format),
             access_log=False,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
 
 

@@ -34,7 +34,7 @@ from app.jobs.readings import ReadingWriter, readings_writer
 from app.jobs.router import reading_response, readings_router
 from app.jobs.router import router as jobs_router
 from app.observability import router as operations
-from app.observability.logs import configure_logging, configure_structlog, logging_is_configured
+from app.observability.logs import configure_logging_unless_configured
 from app.observability.metrics import Metrics
 from app.observability.middleware import wrap_outermost
 from app.observability.multiproc import MULTIPROC_DIR_ENV
@@ -81,7 +81,7 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
     settings = settings or get_settings()
-    _configure_logging(settings)
+    configure_logging_unless_configured(settings.log_level, settings.log_format)
     metrics = Metrics(job_budgets=settings.metrics_job_budgets)
     database = Database(create_db_engine(settings), sink=metrics)
 
@@ -189,15 +189,6 @@ def frozen_startup_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-def _configure_logging(settings: Settings) -> None:
-    """structlog always; the process's logging only when nobody configured it (a bare
-    `uvicorn app.main:create_app --factory`): `entropy-budget serve` has uvicorn apply the same
-    configuration before the app loads, and test runners keep their own handlers."""
-    configure_structlog()
-    if not logging_is_configured():
-        configure_logging(settings.log_level, settings.log_format)
 
 
 async def purge_expired_keys_periodically(

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.observability.logs import LogFormatSetting
 from app.webhooks.rules import DEFAULT_RETRY_SCHEDULE, parse_schedule
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/entropy-budget.db"
@@ -130,9 +131,11 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=600_000)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
-    log_format: Literal["json", "console"] = Field(
-        default="json",
-        description="json: one JSON object per line on stderr; console: for humans.",
+    log_format: LogFormatSetting = Field(
+        default="auto",
+        description="json: one JSON object per line on stderr; console: aligned lines for a "
+        "person, coloured at a terminal (unless NO_COLOR); auto: console when stderr is a "
+        "terminal, JSON otherwise.",
     )
     access_log: bool = Field(
         default=True,

@@ -5,7 +5,10 @@ fastapi-problem...), goes through the standard library's logging and is rendered
 `ProcessorFormatter`, so all lines have the same fields: `timestamp` (ISO 8601, UTC), `level`,
 `logger`, `event`, `request_id` (the X-Request-ID of the request being served, null outside a
 request), plus the line's own fields (the access log: `method`, `path`, `route`, `status`,
-`duration_ms`). `LOG_FORMAT=console` renders the same lines for humans.
+`duration_ms`). `LOG_FORMAT=console` renders the same lines for a person (structlog's
+`ConsoleRenderer`: aligned, coloured when stderr is a terminal and NO_COLOR is unset), and the
+default `LOG_FORMAT=auto` picks console when stderr is a terminal, JSON otherwise (a file, a
+pipe, a container's log driver).
 
 `entropy-budget serve` hands `logging_config()` to uvicorn, which applies it in every worker
 before the app loads; `create_app` applies it itself when nobody configured logging (an app
@@ -14,14 +17,36 @@ started by a bare `uvicorn app.main:create_app --factory`).
 
 import logging
 import logging.config
+import os
+import sys
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import structlog
 from asgi_correlation_id.context import correlation_id
 from structlog.typing import Processor
 
 LogFormat = Literal["json", "console"]
+LogFormatSetting = Literal["auto", "json", "console"]
+"""`LOG_FORMAT`: a format, or `auto` (console at a terminal, JSON otherwise)."""
+
+
+def is_terminal(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def resolved_format(log_format: LogFormatSetting, stream: IO[str]) -> LogFormat:
+    """What `auto` means for lines written to `stream`: a person at a terminal reads console
+    lines; anything else (a file, a pipe, a log collector) gets one JSON object a line."""
+    if log_format != "auto":
+        return log_format
+    return "console" if is_terminal(stream) else "json"
+
+
+def colours_for(stream: IO[str]) -> bool:
+    """Colour codes only for a terminal, and never when NO_COLOR is set (no-color.org)."""
+    return is_terminal(stream) and not os.environ.get("NO_COLOR")
 
 
 def add_request_id(
@@ -71,10 +96,21 @@ def configure_structlog() -> None:
     )
 
 
+def drop_empty_fields(
+    _logger: Any, _method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Console lines leave out fields without a value (`request_id=None` outside a request)."""
+    for key in [key for key, value in event_dict.items() if value is None]:
+        del event_dict[key]
+    return event_dict
+
+
 def formatter(
-    log_format: LogFormat = "json", *, lean_records: bool = True
+    log_format: LogFormatSetting = "json", *, lean_records: bool = True
 ) -> structlog.stdlib.ProcessorFormatter:
-    """The one formatter of every handler (named in `logging_config`'s dictConfig).
+    """The one formatter of every handler (named in `logging_config`'s dictConfig), for lines
+    written to stderr (`auto` is decided here, in each process, by whether stderr is a
+    terminal: uvicorn's workers inherit the server's stderr).
 
     With `lean_records` (the default, for a process whose logs this formatter renders), log
     records stop collecting what no line shows: the caller's file and line (a stack walk per
@@ -86,23 +122,23 @@ def formatter(
         logging.logThreads = False
         logging.logProcesses = False
         logging.logMultiprocessing = False
-    renderer: Processor
-    if log_format == "json":
-        renderer = structlog.processors.JSONRenderer()
-        finishing: list[Processor] = [
+    finishing: list[Processor]
+    if resolved_format(log_format, sys.stderr) == "json":
+        finishing = [
             structlog.processors.format_exc_info,
             leading_fields_first,
-            renderer,
+            structlog.processors.JSONRenderer(),
         ]
     else:
-        finishing = [structlog.dev.ConsoleRenderer()]
+        renderer = structlog.dev.ConsoleRenderer(colors=colours_for(sys.stderr))
+        finishing = [drop_empty_fields, renderer]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finishing],
     )
 
 
-def logging_config(level: str, log_format: LogFormat) -> dict[str, Any]:
+def logging_config(level: str, log_format: LogFormatSetting) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the process, uvicorn's loggers included (plain data,
     so uvicorn can pass it to the worker processes it spawns).
 
@@ -131,9 +167,18 @@ def logging_config(level: str, log_format: LogFormat) -> dict[str, Any]:
     }
 
 
-def configure_logging(level: str, log_format: LogFormat) -> None:
+def configure_logging(level: str, log_format: LogFormatSetting) -> None:
     configure_structlog()
     logging.config.dictConfig(logging_config(level, log_format))
+
+
+def configure_logging_unless_configured(level: str, log_format: LogFormatSetting) -> None:
+    """structlog always; the process's logging only when nobody configured it (a bare
+    `uvicorn app.main:create_app --factory`, or `serve` before uvicorn applies the same
+    configuration): test runners and embedding programs keep their own handlers."""
+    configure_structlog()
+    if not logging_is_configured():
+        configure_logging(level, log_format)
 
 
 def logging_is_configured() -> bool:

@@ -72,3 +72,5 @@ def test_all_interfaces_open_on_purpose_serves(tmp_path: Path) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     assert "serving on 0.0.0.0 with no API key configured: the service is open" in output
+    assert f"{VENV}/bin/entropy-budget --help" in output  # how to call the CLI
+    assert f"http://127.0.0.1:{port}/dashboard" in output  # where the dashboard is

@@ -3,7 +3,9 @@
 import io
 import json
 import logging
+import os
 import pickle
+import pty
 import re
 import subprocess
 import sys
@@ -20,7 +22,13 @@ from sqlalchemy.exc import OperationalError
 from app.core import idempotency
 from app.core.settings import Settings
 from app.main import create_app
-from app.observability.logs import LogFormat, configure_structlog, formatter, logging_config
+from app.observability.logs import (
+    LogFormat,
+    LogFormatSetting,
+    configure_structlog,
+    formatter,
+    logging_config,
+)
 from tests.support import PROJECT_ROOT
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -245,3 +253,81 @@ def test_a_failed_reading_batch_names_its_requests(
     assert record.msg["event"] == "reading batch failed"
     assert record.msg["request_ids"] == ["fail-1"]
     assert record.msg["error"] == "OperationalError"
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+LOG_A_LINE = (
+    "import logging; from app.observability.logs import configure_logging;"
+    "configure_logging('info', {log_format!r});"
+    "logging.getLogger('app.demo').warning('disk %s', 'full')"
+)
+
+
+def stderr_at_a_terminal(script: str, **env: str) -> str:
+    """What `script` writes to stderr when stderr is a terminal (a pseudo-terminal here)."""
+    primary, secondary = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "LOG_FORMAT")}
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=PROJECT_ROOT,
+            env={**environment, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=secondary,
+        )
+        os.close(secondary)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the process exited and closed its end
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert process.wait(timeout=60) == 0, output
+    finally:
+        os.close(primary)
+    return output.decode()
+
+
+def test_auto_writes_coloured_console_lines_at_a_terminal() -> None:
+    text = stderr_at_a_terminal(LOG_A_LINE.format(log_format="auto"))
+
+    assert ANSI_ESCAPE.search(text), text
+    plain = ANSI_ESCAPE.sub("", text)
+    assert "disk full" in plain
+    assert "app.demo" in plain
+    assert "request_id" not in plain  # no value outside a request: left out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(plain)
+
+
+def test_no_color_keeps_console_lines_plain() -> None:
+    text = stderr_at_a_terminal(LOG_A_LINE.format(log_format="auto"), NO_COLOR="1")
+
+    assert "disk full" in text
+    assert not ANSI_ESCAPE.search(text), text
+
+
+@pytest.mark.parametrize("log_format", ["auto", "json"])
+def test_json_lines_when_stderr_is_not_a_terminal(log_format: LogFormatSetting) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LOG_A_LINE.format(log_format=log_format)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    (line,) = [json.loads(text) for text in result.stderr.splitlines()]
+    assert (line["event"], line["logger"], line["level"]) == ("disk full", "app.demo", "warning")
+
+
+def test_json_even_at_a_terminal_when_asked() -> None:
+    text = stderr_at_a_terminal(LOG_A_LINE.format(log_format="json"))
+
+    (line,) = [json.loads(text) for text in text.splitlines()]
+    assert line["event"] == "disk full"

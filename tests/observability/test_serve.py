@@ -1,18 +1,24 @@
 """`entropy-budget serve`: the logging uvicorn gets, and the metrics directory its workers share."""
 
+import json
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from app import cli
 from app.observability.logs import logging_config
-from tests.support import PROJECT_ROOT
+from tests.support import CONSOLE_SCRIPT, PROJECT_ROOT, free_port, uvicorn_server
 
 runner = CliRunner()
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -47,6 +53,8 @@ def test_serve_hands_uvicorn_the_json_logging_and_mutes_its_access_log(
     assert kwargs["log_level"] == "warning"
     assert kwargs["access_log"] is False
     assert kwargs["workers"] == 2
+    # uvicorn's 5 s killed workers still importing the app on a loaded machine.
+    assert kwargs["timeout_worker_healthcheck"] >= 30
 
 
 def test_serve_gives_its_workers_a_private_metrics_directory_and_removes_it(
@@ -101,3 +109,64 @@ def test_a_directory_set_too_late_is_refused_loudly(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert f"{ENV} was set after prometheus_client was imported" in result.stderr
+
+
+def banner_of(log: str) -> dict[str, Any]:
+    """The first log line of `serve`: where to find the API, its docs and the dashboard."""
+    first = json.loads(log.splitlines()[0])
+    assert first["event"] == "entropy-budget serving", first
+    return first
+
+
+def test_the_first_line_says_where_the_api_docs_and_dashboard_are(
+    database_url: str, log_dir: Path
+) -> None:
+    with uvicorn_server(database_url, log_dir, via_cli=True) as server:
+        banner = banner_of(server.log_path.read_text())
+        assert banner["api"] == server.base_url
+        assert httpx.get(f"{banner['api']}/healthz", timeout=10).status_code == 200
+        for page in ("docs", "dashboard"):
+            response = httpx.get(banner[page], timeout=10)
+            assert response.status_code == 200, page
+            assert response.headers["content-type"].startswith("text/html"), page
+
+
+def test_at_a_terminal_serve_writes_coloured_lines_with_the_urls(database_url: str) -> None:
+    """What a person running `make run` sees: console lines, the URLs on the first one."""
+    port = free_port()
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "serve", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "NO_COLOR"},
+            "DATABASE_URL": database_url,
+        },
+        stdin=subprocess.DEVNULL,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    output = ""
+    try:
+        deadline = time.monotonic() + 60
+        while "Application startup complete" not in output:
+            assert time.monotonic() < deadline, output
+            assert process.poll() is None, output
+            ready, _, _ = select.select([primary], [], [], 1)
+            if ready:
+                output += os.read(primary, 65536).decode(errors="replace")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        os.close(primary)
+
+    assert re.search(r"\x1b\[[0-9;]*m", output), output
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    first = plain.splitlines()[0]
+    assert "entropy-budget serving" in first
+    for url in ("", "/docs", "/dashboard"):
+        assert f"=http://127.0.0.1:{port}{url}" in first, first
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(first)
