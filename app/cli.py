@@ -1,8 +1,8 @@
 """`entropy-budget`: run the service, manage its schema, and talk to a running server.
 
-`serve`, `migrate` and `keys` act on this machine; the command groups mounted below (`budget`,
-`entropy`, `responses`, `patterns`, `alerts`, `webhooks`) are HTTP clients of a running server
-(`--url`, `--api-key`), built on `app.client`.
+`serve`, `migrate`, `prune` and `keys` act on this machine; the command groups mounted below
+(`budget`, `entropy`, `responses`, `patterns`, `alerts`, `webhooks`) are HTTP clients of a running
+server (`--url`, `--api-key`), built on `app.client`.
 """
 
 import ipaddress
@@ -19,11 +19,14 @@ from app.cli_commands import alerts, budget, entropy, keys, patterns, responses,
 from app.cli_commands.common import Connection, settings_or_exit
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core import api_keys
+from app.core.clock import utc_now
 from app.core.db import Database, create_db_engine
 from app.core.migrations import MIGRATION_ROOTS, alembic_config, migrations_root
 from app.core.settings import Settings
 from app.observability.logs import configure_logging_unless_configured, logging_config
 from app.observability.multiproc import metrics_directory
+from app.retention import rules as retention_rules
+from app.retention import service as retention
 
 __all__ = ["MIGRATION_ROOTS", "alembic_config", "cli", "main", "migrations_root"]
 
@@ -34,6 +37,7 @@ EXIT_REFUSES_OPEN = 1
 WORKER_HEALTHCHECK_SECONDS = 60
 """How long uvicorn's supervisor waits for a worker to answer its ping before killing it as
 hung. uvicorn's 5 s killed workers still importing the app on a loaded machine."""
+EXIT_DATABASE = 2
 
 
 @cli.command()
@@ -42,6 +46,43 @@ def migrate(
 ) -> None:
     """Upgrade the database schema (creates the SQLite file when needed)."""
     command.upgrade(alembic_config(settings_or_exit()), revision)
+
+
+@cli.command()
+def prune(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what a pass would remove.")
+    ] = False,
+) -> None:
+    """Run one retention pass now, with the service's settings (RETENTION_DAYS and its
+    per-history overrides, DATABASE_URL), and print what it removed from each history."""
+    settings = settings_or_exit()
+    if not retention_rules.any_retention(settings):
+        typer.echo("No retention is set (RETENTION_DAYS, RETENTION_DAYS_*): everything is kept.")
+        return
+    database = Database(create_db_engine(settings, pooled=False))
+    try:
+        report = retention.prune(database, settings, utc_now, dry_run=dry_run)
+    except (DBAPIError, PoolTimeoutError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        typer.echo(
+            f"Error: cannot prune ({reason}); is the database reachable and migrated "
+            "(`entropy-budget migrate`)?",
+            err=True,
+        )
+        raise typer.Exit(EXIT_DATABASE) from None
+    finally:
+        database.dispose()
+    verb = "would remove" if dry_run else "removed"
+    kept = {pruned.table for pruned in report}
+    for pruned in report:
+        typer.echo(
+            f"{pruned.table}: {verb} {pruned.rows} rows older than "
+            f"{pruned.cutoff.isoformat(timespec='seconds')}"
+        )
+    for table in retention_rules.OVERRIDES:
+        if table not in kept:
+            typer.echo(f"{table}: kept forever")
 
 
 def is_loopback(host: str) -> bool:

@@ -45,6 +45,7 @@ from app.patterns.schemas import QuarantineStatus
 from app.responses.router import router as responses_router
 from app.responses.rules import CheckStatus
 from app.responses.schemas import ResponseAction
+from app.retention.service import Pruner
 from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.router import TAG as WEBHOOKS_TAG
 from app.webhooks.router import events_router as webhook_events
@@ -79,7 +80,9 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
+    settings: Settings | None = None, *, clock: Clock = utc_now
+) -> FastAPI:
     settings = settings or get_settings()
     configure_logging_unless_configured(settings.log_level, settings.log_format)
     metrics = Metrics(job_budgets=settings.metrics_job_budgets)
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
             if writer is not None:
                 writer.start()
             app.state.webhook_dispatcher.start()
+            pruner.start()
             purger = asyncio.create_task(
                 purge_expired_keys_periodically(
                     database, clock, settings.idempotency_purge_interval_seconds
@@ -106,6 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
                 yield
             finally:
                 purger.cancel()
+                await run_in_threadpool(pruner.stop)
                 await run_in_threadpool(app.state.webhook_dispatcher.stop)
                 if writer is not None:
                     await run_in_threadpool(writer.stop)
@@ -129,6 +134,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> F
     app.state.readiness = ReadinessProbe(database, settings)
     app.state.export_slots = threading.BoundedSemaphore(settings.export_max_concurrent)
     app.state.webhook_dispatcher = Dispatcher(database, settings, clock, metrics)
+    pruner = Pruner(
+        database, settings, clock, on_batch=metrics.rows_pruned, on_pass=metrics.oldest_rows
+    )
 
     for router in (
         readings_router,

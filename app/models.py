@@ -131,6 +131,8 @@ class Pattern(Base):
 
 class PatternApplication(Base):
     __tablename__ = "pattern_applications"
+    # Retention walks applications oldest first (app.retention.repository).
+    __table_args__ = (Index("ix_pattern_applications_applied", "applied_at", "seq"),)
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)

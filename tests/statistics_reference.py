@@ -73,16 +73,18 @@ def response_scan(records: Iterable[Record], job_hash: str | None) -> dict[str, 
     }
 
 
-def read_records(connection: Connection, table: str) -> list[dict[str, Any]]:
-    """Every row of `table`, times as aware UTC datetimes (SQLite stores naive text)."""
+def read_records(
+    connection: Connection, table: str, time_column: str = "recorded_at"
+) -> list[dict[str, Any]]:
+    """Every row of `table`, its time as an aware UTC datetime (SQLite stores naive text)."""
     times = UTCDateTime()
     rows = []
     for raw in connection.execute(text(f"SELECT * FROM {table}")).mappings():
         row = dict(raw)
-        recorded_at = row["recorded_at"]
-        if isinstance(recorded_at, str):  # SQLite, read raw
-            recorded_at = datetime.fromisoformat(recorded_at)
-        row["recorded_at"] = times.process_result_value(recorded_at, connection.dialect)
+        at = row[time_column]
+        if isinstance(at, str):  # SQLite, read raw
+            at = datetime.fromisoformat(at)
+        row[time_column] = times.process_result_value(at, connection.dialect)
         rows.append(row)
     return rows
 

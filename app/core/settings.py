@@ -275,6 +275,36 @@ class Settings(BaseSettings):
         le=1000,
         description="Attempts one worker process has in flight at once (all endpoints).",
     )
+    retention_days: float | None = Field(
+        default=None,
+        ge=0,
+        description="Days of history kept: budget records, entropy responses, diversity "
+        "snapshots and pattern applications older than this are pruned (absent: kept forever). "
+        "The RETENTION_DAYS_* settings override it for one history.",
+    )
+    retention_days_budget: float | None = Field(default=None, ge=0)
+    retention_days_responses: float | None = Field(default=None, ge=0)
+    retention_days_snapshots: float | None = Field(default=None, ge=0)
+    retention_days_applications: float | None = Field(default=None, ge=0)
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="How often each worker runs a pruning pass (when a retention is set).",
+    )
+    retention_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Rows a pruning transaction deletes at most: each batch is short, so "
+        "writers wait for one batch at most.",
+    )
+    retention_batch_pause_seconds: float = Field(
+        default=0.02,
+        ge=0,
+        le=60,
+        description="Pause between two pruning batches, leaving the database to the writers.",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ that exits is removed by `mark_process_dead`).
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from typing import get_args
 
 from prometheus_client import (
@@ -31,6 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from app.budget.schemas import AdjustmentType
 from app.core.telemetry import Tally
 from app.observability.multiproc import MULTIPROC_DIR_ENV
+from app.retention.rules import OVERRIDES as PRUNED_TABLES
 from app.webhooks.rules import Outcome
 
 NAMESPACE = "entropy_budget"
@@ -156,12 +158,31 @@ class Instruments:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
-        # Every adjustment type and webhook outcome is exported from the start, at 0.
+        self.retention_pruned = Counter(
+            "retention_rows_pruned",
+            "Rows removed by retention passes, by table.",
+            ("table",),
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.retention_oldest = Gauge(
+            "retention_oldest_row_seconds",
+            "Age of the oldest row of each pruned history, after the last retention pass; 0 "
+            "when the table is empty.",
+            ("table",),
+            namespace=NAMESPACE,
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        # Every adjustment type, webhook outcome and pruned table is exported from the start.
         self.adjustment_counters = {
             kind: self.adjustments.labels(kind) for kind in get_args(AdjustmentType)
         }
         self.webhook_outcome_counters = {
             outcome: self.webhook_deliveries.labels(outcome) for outcome in get_args(Outcome)
+        }
+        self.retention_counters = {
+            table: self.retention_pruned.labels(table) for table in PRUNED_TABLES
         }
 
 
@@ -235,6 +256,15 @@ class Metrics:
     def webhook_queue(self, depth: int, oldest_seconds: float) -> None:
         self._instruments.webhook_queue_depth.set(depth)
         self._instruments.webhook_oldest_pending.set(oldest_seconds)
+
+    def rows_pruned(self, table: str, rows: int) -> None:
+        self._instruments.retention_counters[table].inc(rows)
+
+    def oldest_rows(self, oldest: Mapping[str, datetime | None], now: datetime) -> None:
+        """Each pruned history's oldest row, as an age at `now`."""
+        for table, at in oldest.items():
+            age = 0.0 if at is None else max(0.0, (now - at).total_seconds())
+            self._instruments.retention_oldest.labels(table).set(age)
 
     def worker_started(self) -> None:
         self._instruments.workers.set(1)

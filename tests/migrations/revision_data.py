@@ -534,6 +534,11 @@ def rows_at_0009() -> Rows:
     return rows
 
 
+def rows_at_0010() -> Rows:
+    """0009's rows: 0010 only indexes pattern applications by time."""
+    return rows_at_0009()
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
@@ -542,5 +547,6 @@ ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0005": rows_at_0005,
     "0008": rows_at_0008,
     "0009": rows_at_0009,
+    "0010": rows_at_0010,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

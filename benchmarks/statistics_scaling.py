@@ -1,0 +1,182 @@
+"""Statistics latency as histories grow, side by side: two databases, two one-worker servers,
+measured in alternating rounds in one run.
+
+- small: 10 jobs of 1,000 budget records each;
+- large: `job-0` with 1,000,000 records, and 9 more jobs of 100,000 each (1.9M records).
+
+Measured on both: GET /v1/budget/statistics?job_hash=job-0 (one job: 1k vs 1M records) and
+GET /v1/budget/statistics (every job: 10 jobs of 1k vs 10 jobs of >= 100k), one connection
+each (one request's own latency), p50 per run, the median over the rounds.
+
+    .venv/bin/python -m benchmarks.statistics_scaling --db sqlite
+    .venv/bin/python -m benchmarks.statistics_scaling --db postgresql
+
+Records are bulk-inserted straight into the table, and added to the jobs' aggregates by the
+service's own merge (`app.budget.aggregates.add`), chunk by chunk: writing millions of records
+through the API would measure the write path instead. Before measuring, each answer is checked
+against a scan of the loaded values (count, extremes, fsum average).
+"""
+
+import argparse
+import json
+import math
+import random
+import statistics
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, create_engine, insert
+from sqlalchemy.orm import Session
+
+from app.budget import aggregates
+from app.core.db import database_url
+from app.core.orm import table_of, upsert
+from app.models import ADJUSTMENT_TYPES, ExplorationBudget, JobHead
+from benchmarks.harness import ROOT, database, machine, service, wrk
+from benchmarks.read_scaling import settle
+
+CHUNK = 20_000
+START = datetime(2026, 1, 1, tzinfo=UTC)
+SMALL = {f"job-{n}": 1_000 for n in range(10)}
+LARGE = {"job-0": 1_000_000, **{f"job-{n}": 100_000 for n in range(1, 10)}}
+
+
+class Scan:
+    """What the loaded values make of the statistics, kept while loading (the reference)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+
+    def check(self, answer: dict[str, Any], job_hash: str | None) -> None:
+        values = [v for job, vs in self.values.items() if job_hash in {None, job} for v in vs]
+        assert answer["total_adjustments"] == len(values), answer
+        assert answer["min_budget"] == min(values), answer
+        assert answer["max_budget"] == max(values), answer
+        assert math.isclose(answer["avg_budget"], math.fsum(values) / len(values), rel_tol=1e-12)
+
+
+def load(engine: Engine, jobs: dict[str, int], rng: random.Random) -> Scan:
+    scan = Scan()
+    with Session(engine) as session, session.begin():
+        session.execute(insert(table_of(JobHead)), [{"job_hash": job} for job in sorted(jobs)])
+    for job_hash, count in jobs.items():
+        values = scan.values.setdefault(job_hash, [])
+        for start in range(1, count + 1, CHUNK):
+            rows = []
+            for job_seq in range(start, min(start + CHUNK, count + 1)):
+                value = rng.uniform(0.05, 0.5)
+                values.append(value)
+                rows.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "job_hash": job_hash,
+                        "job_seq": job_seq,
+                        "recorded_at": START + timedelta(seconds=job_seq),
+                        "budget_value": value,
+                        "entropy_at_time": 0.5,
+                        "adjustment_type": rng.choice(ADJUSTMENT_TYPES),
+                        "adjustment_reason": None,
+                    }
+                )
+            with Session(engine) as session, session.begin():
+                session.execute(insert(table_of(ExplorationBudget)), rows)
+                aggregates.add(session, rows)
+        with Session(engine) as session, session.begin():
+            upsert(
+                session,
+                table_of(JobHead),
+                [
+                    {
+                        "job_hash": job_hash,
+                        "budget_job_seq": count,
+                        "budget_value": values[-1],
+                        "budget_recorded_at": START + timedelta(seconds=count),
+                    }
+                ],
+                key=["job_hash"],
+                update=["budget_job_seq", "budget_value", "budget_recorded_at"],
+            )
+    return scan
+
+
+def p50(url: str, seconds: int) -> float:
+    result = wrk(url, seconds=seconds, connections=1, threads=1)
+    assert result.non_2xx == 0
+    return result.p50_ms
+
+
+def run(kind: str, seconds: int, rounds: int) -> dict[str, object]:
+    rng = random.Random(42)
+    paths = {
+        "one_job": "/v1/budget/statistics?job_hash=job-0",
+        "all_jobs": "/v1/budget/statistics",
+    }
+    with database(kind) as small_url, database(kind) as large_url:
+        engines = {"small": create_engine(database_url(small_url))}
+        engines["large"] = create_engine(database_url(large_url))
+        scans = {
+            "small": load(engines["small"], SMALL, rng),
+            "large": load(engines["large"], LARGE, rng),
+        }
+        for engine in engines.values():
+            settle(engine, kind)
+        with (
+            service(9121, small_url, workers=1) as small,
+            service(9122, large_url, workers=1) as large,
+        ):
+            servers = {"small": small.url, "large": large.url}
+            for size, base in servers.items():
+                for job in ("job-0", None):
+                    params = {"job_hash": job} if job else {}
+                    answer = httpx.get(f"{base}/v1/budget/statistics", params=params).json()
+                    scans[size].check(answer, job)
+            for base in servers.values():  # warm up
+                for path in paths.values():
+                    p50(base + path, 3)
+            latencies: dict[str, dict[str, list[float]]] = {
+                name: {"small": [], "large": []} for name in paths
+            }
+            for round_number in range(rounds):
+                order = ["small", "large"] if round_number % 2 == 0 else ["large", "small"]
+                for name, path in paths.items():
+                    for size in order:
+                        latencies[name][size].append(p50(servers[size] + path, seconds))
+        for engine in engines.values():
+            engine.dispose()
+    report: dict[str, object] = {
+        "database": kind,
+        "machine": machine(),
+        "seconds_per_run": seconds,
+        "rounds": rounds,
+        "small": SMALL,
+        "large": LARGE,
+    }
+    for name, runs in latencies.items():
+        small_p50 = statistics.median(runs["small"])
+        large_p50 = statistics.median(runs["large"])
+        report[name] = {
+            "small_p50_ms": small_p50,
+            "large_p50_ms": large_p50,
+            "p50_ratio": large_p50 / small_p50,
+            "runs": runs,
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
+    arguments = parser.parse_args()
+    report = run(arguments.db, arguments.seconds, arguments.rounds)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"statistics-scaling-{arguments.db}.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
