@@ -5,9 +5,9 @@ its own database, with the bare app as the yardstick, measured in alternating ro
     .venv/bin/python -m benchmarks.aggregates_write_cost --db sqlite
     .venv/bin/python -m benchmarks.aggregates_write_cost --db postgresql
 
-Both services run as operators run them (`entropy-budget serve`, 2 workers); the readings are
-benchmarks/readings.lua at 64 connections over 100 jobs. The figure asked for is
-after / before (>= 0.9).
+Both services run as operators run them (`entropy-budget serve`, 2 workers unless --workers);
+the readings are benchmarks/readings.lua at 64 connections over 100 jobs. The figure asked for
+is after / before (>= 0.9).
 """
 
 import argparse
@@ -29,7 +29,14 @@ SCRIPT = ROOT / "benchmarks" / "readings.lua"
 
 
 def run(
-    kind: str, *, before: str, seconds: int, rounds: int, connections: int, jobs: int
+    kind: str,
+    *,
+    before: str,
+    seconds: int,
+    rounds: int,
+    connections: int,
+    jobs: int,
+    workers: int,
 ) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"bare": [], "before": [], "after": []}
     load = {"JOBS": str(jobs)}
@@ -38,8 +45,8 @@ def run(
         database(kind, source=before_source) as before_url,
         database(kind) as after_url,
         bare_app(9131) as bare,
-        service(9132, before_url, source=before_source) as old,
-        service(9133, after_url) as new,
+        service(9132, before_url, workers=workers, source=before_source) as old,
+        service(9133, after_url, workers=workers) as new,
     ):
         targets = {
             "bare": (bare.url + "/", None),
@@ -77,6 +84,7 @@ def run(
         "before_revision": before,
         "connections": connections,
         "jobs": jobs,
+        "workers": workers,
         "seconds_per_run": seconds,
         "rounds": rounds,
         **report,
@@ -94,6 +102,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="workers of each service (1 on a machine so loaded that uvicorn's supervisor "
+        "kills workers that start slower than its 5 s ping)",
+    )
     arguments = parser.parse_args()
     report = run(
         arguments.db,
@@ -102,6 +117,7 @@ def main() -> None:
         rounds=arguments.rounds,
         connections=arguments.connections,
         jobs=arguments.jobs,
+        workers=arguments.workers,
     )
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
