@@ -1,8 +1,8 @@
 """`entropy-budget`: run the service, manage its schema, and talk to a running server.
 
-`serve`, `migrate`, `prune` and `keys` act on this machine; the command groups mounted below
-(`budget`, `entropy`, `responses`, `patterns`, `alerts`, `webhooks`) are HTTP clients of a running
-server (`--url`, `--api-key`), built on `app.client`.
+`serve`, `migrate`, `prune`, `keys` and `diversity` act on this machine; the command groups
+mounted below (`budget`, `entropy`, `responses`, `patterns`, `alerts`, `webhooks`) are HTTP
+clients of a running server (`--url`, `--api-key`), built on `app.client`.
 """
 
 import ipaddress
@@ -15,7 +15,16 @@ from alembic import command
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.cli_commands import alerts, budget, entropy, keys, patterns, responses, webhooks
+from app.cli_commands import (
+    alerts,
+    budget,
+    diversity,
+    entropy,
+    keys,
+    patterns,
+    responses,
+    webhooks,
+)
 from app.cli_commands.common import Connection, settings_or_exit
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core import api_keys
@@ -216,6 +225,7 @@ cli.add_typer(patterns.app, name="patterns", no_args_is_help=True)
 cli.command("alerts")(alerts.alerts)
 cli.add_typer(keys.app, name="keys", no_args_is_help=True)
 cli.add_typer(webhooks.app, name="webhooks", no_args_is_help=True)
+cli.add_typer(diversity.app, name="diversity", no_args_is_help=True)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from app.core.openapi import RATE_LIMIT_EXEMPT, install_openapi
 from app.core.problems import install_problem_handlers
 from app.core.settings import Settings, get_settings
 from app.dashboard import router as dashboard
+from app.diversity import service as diversity
 from app.entropy.router import router as entropy_router
 from app.jobs.hot_path import ReadingsHotPath
 from app.jobs.readings import ReadingWriter, readings_writer
@@ -101,15 +102,21 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
                 writer.start()
             app.state.webhook_dispatcher.start()
             pruner.start()
-            purger = asyncio.create_task(
-                purge_expired_keys_periodically(
-                    database, clock, settings.idempotency_purge_interval_seconds
-                )
-            )
+            background = [
+                await start_registering_half_lives(
+                    database, clock, settings.diversity_half_life_seconds
+                ),
+                asyncio.create_task(
+                    purge_expired_keys_periodically(
+                        database, clock, settings.idempotency_purge_interval_seconds
+                    )
+                ),
+            ]
             try:
                 yield
             finally:
-                purger.cancel()
+                for task in background:
+                    task.cancel()
                 await run_in_threadpool(pruner.stop)
                 await run_in_threadpool(app.state.webhook_dispatcher.stop)
                 if writer is not None:
@@ -197,6 +204,39 @@ def frozen_startup_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+DIVERSITY_RETRY_SECONDS = 5.0
+
+
+async def start_registering_half_lives(
+    database: Database, clock: Clock, half_lives: tuple[int, ...]
+) -> "asyncio.Task[None]":
+    """Register and fill DIVERSITY_HALF_LIVES (those not registered yet) before serving, so
+    the first requests find them; if the database is away or not migrated, keep trying in the
+    background, so the worker still starts (and /readyz says why it is not ready)."""
+
+    def register() -> None:
+        with database.session(write=True) as session:
+            diversity.register_and_fill(session, half_lives, clock())
+            session.commit()
+
+    async def attempt() -> bool:
+        try:
+            await run_in_threadpool(register)
+        except Exception:
+            logger.warning("registering the diversity half-lives failed", exc_info=True)
+            return False
+        return True
+
+    async def retry() -> None:
+        await asyncio.sleep(DIVERSITY_RETRY_SECONDS)
+        while not await attempt():
+            await asyncio.sleep(DIVERSITY_RETRY_SECONDS)
+
+    if not half_lives or await attempt():
+        return asyncio.create_task(asyncio.sleep(0))
+    return asyncio.create_task(retry())
 
 
 async def purge_expired_keys_periodically(

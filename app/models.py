@@ -28,6 +28,19 @@ ADJUSTMENT_TYPES = ("initial", "decay", "boost", "floor_enforced", "ceiling_enfo
 QUARANTINE_STATUSES = ("pending", "quarantined", "validated", "retired")
 API_KEY_SCOPES = ("read", "write")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
+DIVERSITY_SCOPES = ("global", "job")
+
+HOT_ROW_STORAGE = {
+    "fillfactor": 50,
+    "autovacuum_vacuum_scale_factor": 0.0,
+    "autovacuum_vacuum_threshold": 2000,
+    "autovacuum_vacuum_cost_delay": 0,
+    "autovacuum_analyze_scale_factor": 0.05,
+}
+"""PostgreSQL storage of rows updated in place on every application: half of each page left
+free so an update finds room beside its row (a HOT update: no index touched, the old version
+reclaimed by page pruning), and autovacuum after a fixed number of dead rows, not after a
+share of a table that stays small, without its cost-based pause."""
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -80,8 +93,14 @@ class EntropyResponse(Base):
 
 
 class PatternEntropySnapshot(Base):
+    """A diversity measurement kept for trend analysis, with the scope it measured (job_hash
+    null: every job; half_life_seconds null: all-time)."""
+
     __tablename__ = "pattern_entropy_history"
-    __table_args__ = (Index("ix_pattern_entropy_history_recent", "calculated_at", "seq"),)
+    __table_args__ = (
+        Index("ix_pattern_entropy_history_recent", "calculated_at", "seq"),
+        Index("ix_pattern_entropy_history_job_recent", "job_hash", "calculated_at", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -94,6 +113,9 @@ class PatternEntropySnapshot(Base):
     total_applications: Mapped[int] = mapped_column(BigInteger)
     dominant_pattern_share: Mapped[float] = mapped_column(Double)
     threshold_exceeded: Mapped[bool] = mapped_column(Boolean)
+    job_hash: Mapped[str | None] = mapped_column(String(128))
+    half_life_seconds: Mapped[int | None] = mapped_column(Integer)
+    weighted_applications: Mapped[float] = mapped_column(Double)
 
 
 class Pattern(Base):
@@ -150,6 +172,9 @@ class JobPolicy(Base):
     """A job's own policy; jobs without a row use the server defaults (settings)."""
 
     __tablename__ = "job_policies"
+    __table_args__ = (
+        CheckConstraint(_one_of("diversity_scope", DIVERSITY_SCOPES), name="diversity_scope"),
+    )
 
     job_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -167,6 +192,8 @@ class JobPolicy(Base):
     response_revisit_quarantine: Mapped[bool] = mapped_column(Boolean)
     response_max_quarantine_revisits: Mapped[int] = mapped_column(Integer)
     response_budget_boost_amount: Mapped[float] = mapped_column(Double)
+    diversity_scope: Mapped[str] = mapped_column(String(16), server_default="global")
+    diversity_half_life_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class IdempotencyKey(Base):
@@ -331,3 +358,45 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_token: Mapped[str | None] = mapped_column(String(32))
+
+
+class DiversityHalfLife(Base):
+    """A registered half-life: every writer of applications keeps weights for each of these
+    (whatever its own settings), so every replica reads the same figures."""
+
+    __tablename__ = "diversity_half_lives"
+
+    half_life_seconds: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobPatternCount(Base):
+    """All-time applications of a pattern recorded with a job: the job scope's counts.
+
+    Updated in place on every application; nothing indexes the count (HOT updates)."""
+
+    __tablename__ = "job_pattern_counts"
+    __table_args__ = ({"postgresql_with": HOT_ROW_STORAGE},)
+
+    job_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pattern_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    application_count: Mapped[int] = mapped_column(BigInteger)
+
+
+class DiversityWeight(Base):
+    """A forward-decay accumulator (Cormode et al., ICDE 2009): the decayed weight of a
+    pattern's applications in a scope (job_hash '' for every job) for one half-life.
+
+    The weight at time T is `weight * 2 ** ((landmark_us - T) / half_life)` (times in
+    microseconds since the epoch). Each row keeps its own landmark and moves it when an
+    application lands more than 512 half-lives after it, so no value ever overflows. Updated in
+    place on every application; nothing indexes the changing columns (HOT updates)."""
+
+    __tablename__ = "diversity_weights"
+    __table_args__ = ({"postgresql_with": HOT_ROW_STORAGE},)
+
+    job_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
+    pattern_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    half_life_seconds: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    landmark_us: Mapped[int] = mapped_column(BigInteger)
+    weight: Mapped[float] = mapped_column(Double)

@@ -53,6 +53,25 @@ def parse_api_keys(raw: str) -> tuple[ConfiguredKey, ...]:
     return tuple(keys)
 
 
+MAX_HALF_LIFE_SECONDS = 315_360_000
+"""Ten years: the longest half-life a scope may name."""
+
+
+def parse_half_lives(raw: str) -> tuple[int, ...]:
+    """`300,3600,86400` as (300, 3600, 86400); ValueError naming a bad entry."""
+    half_lives: set[int] = set()
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        if not entry.isdigit() or not 1 <= int(entry) <= MAX_HALF_LIFE_SECONDS:
+            raise ValueError(
+                f"DIVERSITY_HALF_LIVES entry {entry!r} is not a whole number of seconds "
+                f"from 1 to {MAX_HALF_LIFE_SECONDS}"
+            )
+        half_lives.add(int(entry))
+    return tuple(sorted(half_lives))
+
+
 SECRET_FILE_SETTINGS = ("api_keys", "database_url", "database_password")
 """Settings that may be read from a file instead, named by `<NAME>_FILE` (as the official
 database images do with POSTGRES_PASSWORD_FILE): Docker secrets are files in /run/secrets/, so
@@ -227,7 +246,26 @@ class Settings(BaseSettings):
     policy_response_revisit_quarantine: bool = True
     policy_response_max_quarantine_revisits: int = Field(default=3, ge=0, le=100)
     policy_response_budget_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
+    policy_diversity_scope: Literal["global", "job"] = Field(
+        default="global",
+        description="What readings without an entropy measure by default: every job's "
+        "applications (global, the seed's) or the job's own.",
+    )
+    policy_diversity_half_life_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HALF_LIFE_SECONDS,
+        description="The default diversity half-life (one of DIVERSITY_HALF_LIVES); absent: "
+        "all-time counts (the seed's).",
+    )
 
+    diversity_half_lives: str = Field(
+        default="300,3600,86400",
+        description="Half-lives (seconds, comma-separated) the service registers at startup "
+        "and fills from the stored applications; empty: none. Every writer keeps every "
+        "registered half-life, whatever this says (`entropy-budget diversity drop H` "
+        "unregisters one).",
+    )
     webhooks_retry_schedule: str = Field(
         default=DEFAULT_RETRY_SCHEDULE,
         description="Delays before each retry of a failed webhook attempt (jittered by 10%), "
@@ -335,6 +373,27 @@ class Settings(BaseSettings):
     def _valid_retry_schedule(cls, value: str) -> str:
         parse_schedule(value)
         return value
+
+    @field_validator("diversity_half_lives")
+    @classmethod
+    def _valid_half_lives(cls, value: str) -> str:
+        parse_half_lives(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_half_life_registered(self) -> "Settings":
+        half_life = self.policy_diversity_half_life_seconds
+        if half_life is not None and half_life not in self.diversity_half_life_seconds:
+            raise ValueError(
+                f"POLICY_DIVERSITY_HALF_LIFE_SECONDS={half_life} is not one of "
+                f"DIVERSITY_HALF_LIVES ({self.diversity_half_lives or 'none'})"
+            )
+        return self
+
+    @property
+    def diversity_half_life_seconds(self) -> tuple[int, ...]:
+        """DIVERSITY_HALF_LIVES as distinct integers, ascending."""
+        return parse_half_lives(self.diversity_half_lives)
 
     @property
     def configured_keys(self) -> tuple[ConfiguredKey, ...]:

@@ -7,14 +7,19 @@ from fastapi import Query, Request, Response, status
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.history import add_history_route
-from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
+from app.core.http import WRITE_PROBLEMS, JobHashQuery, problem_responses, set_location
+from app.core.problems import field_error, validation_problem
+from app.core.repository import HistoryFilters
 from app.core.routing import service_router
-from app.core.schemas import Identifier
+from app.core.schemas import Identifier, IdentifierFilter
+from app.core.settings import MAX_HALF_LIFE_SECONDS
+from app.diversity.schemas import Scope
 from app.entropy import service
 from app.entropy.schemas import (
     PatternEntropyMetrics,
     PatternEntropySnapshot,
     SnapshotRequest,
+    SnapshotScopeFilter,
 )
 
 router = service_router("/v1/pattern-entropy", "pattern-entropy")
@@ -30,11 +35,39 @@ AlertThreshold = Annotated[
 ]
 
 
-@router.get("", summary="Current pattern diversity")
+ScopeJobHash = Annotated[
+    IdentifierFilter,
+    Query(description="Measure this job's applications only; absent or empty: every job's."),
+]
+ScopeHalfLife = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=MAX_HALF_LIFE_SECONDS,
+        description="Decay applications with this registered half-life (seconds); absent: "
+        "all-time counts. One that is not registered is a 422 naming those that are.",
+    ),
+]
+HistoryScope = Annotated[
+    SnapshotScopeFilter | None,
+    Query(
+        description="`global`: only snapshots of every job's applications; `job`: only "
+        "snapshots of one job's. Absent: every snapshot (or `job_hash`'s)."
+    ),
+]
+
+
+@router.get("", summary="Current pattern diversity over a scope")
 def get_pattern_entropy(
-    session: DbSession, clock: ClockDep, alert_threshold: AlertThreshold = None
+    session: DbSession,
+    clock: ClockDep,
+    alert_threshold: AlertThreshold = None,
+    job_hash: ScopeJobHash = "",
+    half_life_seconds: ScopeHalfLife = None,
 ) -> PatternEntropyMetrics:
-    return service.measure(session, clock, alert_threshold)
+    """Global and all-time (the seed's) unless a job or a half-life is given."""
+    scope = Scope(job_hash=job_hash or None, half_life_seconds=half_life_seconds)
+    return service.measure(session, clock, alert_threshold, scope)
 
 
 @router.post(
@@ -50,11 +83,28 @@ def record_pattern_entropy_snapshot(
     response: Response,
     body: SnapshotRequest | None = None,
 ) -> PatternEntropySnapshot:
-    """Compute the current diversity and keep it for trend analysis. The body is optional."""
-    alert_threshold = None if body is None else body.alert_threshold
-    snapshot = service.record_snapshot(session, clock, alert_threshold)
+    """Compute the current diversity over a scope (absent: global, all-time) and keep it for
+    trend analysis. The body is optional."""
+    body = body or SnapshotRequest()
+    scope = Scope(job_hash=body.job_hash, half_life_seconds=body.half_life_seconds)
+    snapshot = service.record_snapshot(session, clock, body.alert_threshold, scope)
     set_location(request, response, "get_pattern_entropy_snapshot", snapshot_id=snapshot.id)
     return PatternEntropySnapshot.model_validate(snapshot)
+
+
+def snapshot_filter(job_hash: JobHashQuery = "", scope: HistoryScope = None) -> HistoryFilters:
+    """`job_hash` keeps one job's snapshots, `scope=global` only global ones (not both)."""
+    if job_hash and scope == "global":
+        raise validation_problem(
+            [
+                field_error(
+                    ("query", "scope"),
+                    "scope=global keeps only snapshots of every job; drop it or job_hash",
+                    "scope_conflict",
+                )
+            ]
+        )
+    return {"job_hash": job_hash, "scope": scope}
 
 
 add_history_route(
@@ -62,6 +112,7 @@ add_history_route(
     service.SNAPSHOT_HISTORY,
     name="list_pattern_entropy_history",
     summary="Diversity snapshots, newest first",
+    filters=snapshot_filter,
 )
 
 

@@ -1,12 +1,13 @@
 """Pattern entropy metrics and their recorded snapshots."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, model_validator
 
 from app.core.pagination import Page
-from app.core.schemas import Record, RequestBody, UnitInterval
+from app.core.schemas import Identifier, Record, RequestBody, UnitInterval
+from app.diversity.schemas import HalfLifeSeconds, Scope
 
 METRICS_EXAMPLE: dict[str, Any] = {
     "calculated_at": "2026-03-01T12:00:07.5Z",
@@ -18,11 +19,17 @@ METRICS_EXAMPLE: dict[str, Any] = {
     "total_applications": 4,
     "dominant_pattern_share": 0.75,
     "threshold_exceeded": False,
+    "scope": {"job_hash": "nightly-etl", "half_life_seconds": 300},
+    "weighted_applications": 3.62,
 }
+SNAPSHOT_SCOPE_FIELDS = ("job_hash", "half_life_seconds")
 
 
 class PatternEntropyMetrics(Record):
-    """Shannon entropy (bits) of the application counts, and its share of the maximum."""
+    """Shannon entropy (bits) of the application weights in a scope, and its share of the
+    maximum. All-time, weights are counts; with a half-life, an application applied at t
+    weighs 2^-((calculated_at - t) / half-life), and only the patterns weighing at least 2^-20
+    of the heaviest count (`effective_pattern_count`)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE]})
 
@@ -35,9 +42,17 @@ class PatternEntropyMetrics(Record):
     total_applications: int
     dominant_pattern_share: float
     threshold_exceeded: bool
+    scope: Scope = Field(description="The applications measured.")
+    weighted_applications: float = Field(
+        description="The sum of every pattern's weight in the scope at `calculated_at` (the "
+        "application count when all-time); `total_applications` stays the count."
+    )
 
 
 class PatternEntropySnapshot(PatternEntropyMetrics):
+    """A recorded measurement: its id and the metrics, scope included. Snapshots recorded
+    before scopes existed are global and all-time."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"id": "c0ffee00-1d2e-4f5a-9b8c-7d6e5f4a3b2c", **METRICS_EXAMPLE}]
@@ -46,12 +61,39 @@ class PatternEntropySnapshot(PatternEntropyMetrics):
 
     id: str
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scope_from_columns(cls, data: Any) -> Any:
+        """Rows (ORM or Core, as exports read them) keep the scope in two columns."""
+        if isinstance(data, dict | PatternEntropyMetrics):
+            return data
+        fields = {name: getattr(data, name) for name in cls.model_fields if name != "scope"}
+        return fields | {"scope": {name: getattr(data, name) for name in SNAPSHOT_SCOPE_FIELDS}}
+
 
 class PatternEntropySnapshotPage(Page[PatternEntropySnapshot]):
     pass
 
 
 class SnapshotRequest(RequestBody):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"alert_threshold": 0.3}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"alert_threshold": 0.3},
+                {"alert_threshold": 0.3, "job_hash": "nightly-etl", "half_life_seconds": 300},
+            ]
+        }
+    )
 
-    alert_threshold: UnitInterval | None = None
+    alert_threshold: UnitInterval | None = Field(
+        default=None, description="Sets `threshold_exceeded` when diversity is below it."
+    )
+    job_hash: Identifier | None = Field(
+        default=None, description="Measure this job's applications only; absent: every job's."
+    )
+    half_life_seconds: HalfLifeSeconds | None = Field(
+        default=None, description="Decay with this registered half-life; absent: all-time."
+    )
+
+
+SnapshotScopeFilter = Literal["global", "job"]

@@ -7,40 +7,58 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import Clock
 from app.core.history import History
-from app.core.telemetry import tally_of
+from app.diversity import service as diversity_service
+from app.diversity.schemas import Scope
 from app.entropy import schemas
 from app.entropy.repository import SnapshotRepository
-from app.entropy.rules import Diversity, diversity
+from app.entropy.rules import Diversity
 from app.entropy.schemas import PatternEntropyMetrics
 from app.models import PatternEntropySnapshot
-from app.patterns.repository import PatternRepository
+
+GLOBAL_ALL_TIME = Scope(job_hash=None, half_life_seconds=None)
+"""The seed's scope: every job's applications, counted."""
 
 
 def current_diversity(session: Session) -> Diversity:
-    """Diversity from the maintained per-pattern counts; equal to a scan of every application."""
-    population = diversity(PatternRepository(session).application_counts())
-    tally = tally_of(session)
-    if tally is not None:
-        tally.diversity = population.diversity_index
-    return population
+    """The seed's diversity: every job's applications, all-time."""
+    return diversity_service.seed_diversity(session)
 
 
-def measure(session: Session, clock: Clock, alert_threshold: float | None) -> PatternEntropyMetrics:
-    metrics = current_diversity(session)
+def measure(
+    session: Session,
+    clock: Clock,
+    alert_threshold: float | None,
+    scope: Scope = GLOBAL_ALL_TIME,
+    *,
+    location: tuple[str, ...] = ("query",),
+) -> PatternEntropyMetrics:
+    """The scope's diversity now; a half-life that is not registered is a 422 at `location`."""
+    diversity_service.require_registered(
+        session, scope.half_life_seconds, (*location, "half_life_seconds")
+    )
+    calculated_at = clock()
+    measured = diversity_service.measure(session, scope, calculated_at)
     return PatternEntropyMetrics(
-        calculated_at=clock(),
+        calculated_at=calculated_at,
         threshold_exceeded=(
-            alert_threshold is not None and metrics.diversity_index < alert_threshold
+            alert_threshold is not None and measured.metrics.diversity_index < alert_threshold
         ),
-        **dataclasses.asdict(metrics),
+        scope=scope,
+        weighted_applications=measured.weighted_applications,
+        **dataclasses.asdict(measured.metrics),
     )
 
 
 def record_snapshot(
-    session: Session, clock: Clock, alert_threshold: float | None
+    session: Session, clock: Clock, alert_threshold: float | None, scope: Scope = GLOBAL_ALL_TIME
 ) -> PatternEntropySnapshot:
-    metrics = measure(session, clock, alert_threshold)
-    snapshot = PatternEntropySnapshot(id=str(uuid.uuid4()), **metrics.model_dump())
+    metrics = measure(session, clock, alert_threshold, scope, location=("body",))
+    snapshot = PatternEntropySnapshot(
+        id=str(uuid.uuid4()),
+        job_hash=scope.job_hash,
+        half_life_seconds=scope.half_life_seconds,
+        **metrics.model_dump(exclude={"scope"}),
+    )
     return SnapshotRepository(session).add(snapshot)
 
 

@@ -29,12 +29,11 @@ from app.core.locking import LockedHead, drop_unused_heads, lock_jobs
 from app.core.problems import (
     ValidationProblem,
     database_problem,
-    field_error,
-    validation_problem,
 )
 from app.core.settings import Settings
 from app.core.telemetry import tally_of
-from app.entropy.service import current_diversity
+from app.diversity.schemas import ReadingDiversity
+from app.diversity.service import ReadingScopes
 from app.jobs import rules
 from app.jobs.repository import PolicyRepository
 from app.jobs.schemas import Policy, PolicyChanges, ReadingCheck, ReadingResult
@@ -154,24 +153,24 @@ def apply_readings(
     heads = lock_jobs(session, jobs)
     batch = _Batch(session, heads, now=clock())
     policies = PolicyRepository(session).effective(heads, rules.default_policy(settings))
-    diversity: float | ValidationProblem | None = None
+    scopes = ReadingScopes(session, batch.now)
 
     outcomes: list[ReadingResult | ValidationProblem] = []
     for reading in readings:
         policy = policies[reading.job_hash]
         entropy = reading.entropy
+        measured: ReadingDiversity | None = None
         try:
             if reading.changes is not None:
                 policy = reading.changes.apply_to(policy, location=("body", "policy"))
+                scopes.check(policy.diversity)
             if entropy is None:
-                diversity = _measured_diversity(session) if diversity is None else diversity
-                if isinstance(diversity, ValidationProblem):
-                    raise diversity
-                entropy = diversity
+                measured = scopes.measure(reading.job_hash, policy.diversity)
+                entropy = measured.diversity_index
         except ValidationProblem as problem:
             outcomes.append(problem)
             continue
-        outcomes.append(batch.apply(reading.job_hash, entropy, policy))
+        outcomes.append(batch.apply(reading.job_hash, entropy, policy, measured))
     batch.flush()
     applied = (
         r.job_hash for r, o in zip(readings, outcomes, strict=True) if isinstance(o, ReadingResult)
@@ -192,7 +191,9 @@ class _Batch:
         self.responses = ResponseChains(session, heads)
         self.now = now
 
-    def apply(self, job_hash: str, entropy: float, policy: Policy) -> ReadingResult:
+    def apply(
+        self, job_hash: str, entropy: float, policy: Policy, measured: ReadingDiversity | None
+    ) -> ReadingResult:
         adjustment = self.budgets.append(
             job_hash,
             budget_rules.adjust_for_entropy(
@@ -205,6 +206,7 @@ class _Batch:
             "adjustment": adjustment,
             "response": None,
             "budget": adjustment,
+            "diversity": measured,
         }
         if not policy.response.enabled:
             return ReadingResult.model_validate({**result, "response_check": DISABLED})
@@ -238,21 +240,6 @@ class _Batch:
     def flush(self) -> None:
         self.budgets.flush()
         self.responses.flush()
-
-
-def _measured_diversity(session: Session) -> float | ValidationProblem:
-    population = current_diversity(session)
-    if population.effective_pattern_count == 0:
-        return validation_problem(
-            [
-                field_error(
-                    ("body", "entropy"),
-                    "no entropy given and no pattern applications to measure diversity from",
-                    "entropy_unavailable",
-                )
-            ]
-        )
-    return population.diversity_index
 
 
 ReadingWriter = Batcher[Submission, idempotency.StoredResponse]

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -58,10 +59,11 @@ class PolicyRepository:
         row = previous or JobPolicy(job_hash=job_hash, version=0)
         row.version += 1
         row.updated_at = now
-        for name, value in policy.model_dump(exclude={"response"}).items():
+        for name, value in policy.model_dump(exclude={"response", "diversity"}).items():
             setattr(row, name, value)
-        for name, value in policy.response.model_dump().items():
-            setattr(row, f"response_{name}", value)
+        for group in ("response", "diversity"):
+            for name, value in getattr(policy, group).model_dump().items():
+                setattr(row, f"{group}_{name}", value)
         self.session.add(row)
         self.session.flush()
         self.session.execute(
@@ -70,20 +72,21 @@ class PolicyRepository:
         return row
 
 
+POLICY_GROUPS = ("response", "diversity")
+"""Nested parts of a policy, stored as columns named `<group>_<field>`."""
+
+
 def policy_of(row: JobPolicy) -> Policy:
-    response_prefix = "response_"
     fields = {
         column.key: getattr(row, column.key)
         for column in JobPolicy.__table__.columns
         if column.key not in {"job_hash", "version", "updated_at"}
     }
-    return Policy.model_validate(
-        {
-            **{k: v for k, v in fields.items() if not k.startswith(response_prefix)},
-            "response": {
-                k.removeprefix(response_prefix): v
-                for k, v in fields.items()
-                if k.startswith(response_prefix)
-            },
-        }
-    )
+    document: dict[str, Any] = {group: {} for group in POLICY_GROUPS}
+    for key, value in fields.items():
+        group, _, name = key.partition("_")
+        if group in POLICY_GROUPS:
+            document[group][name] = value
+        else:
+            document[key] = value
+    return Policy.model_validate(document)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from app.budget.rules import AdjustmentPolicy, Bounds
 from app.core.settings import Settings
+from app.diversity.schemas import DiversityPolicy
 from app.jobs.schemas import Policy, ResponsePolicy
 from app.responses.schemas import ResponseConfig
 
@@ -31,6 +32,10 @@ def default_policy(settings: Settings) -> Policy:
             revisit_quarantine=settings.policy_response_revisit_quarantine,
             max_quarantine_revisits=settings.policy_response_max_quarantine_revisits,
             budget_boost_amount=settings.policy_response_budget_boost_amount,
+        ),
+        diversity=DiversityPolicy(
+            scope=settings.policy_diversity_scope,
+            half_life_seconds=settings.policy_diversity_half_life_seconds,
         ),
     )
 
@@ -78,6 +83,14 @@ class Candidate:
     application_count: int
     success_count: int
     outcome_count: int
+    scope_weight: float | None = None
+    """Its weight in the policy's diversity scope (or a number ordered alike), when that is not
+    the global all-time count."""
+
+    @property
+    def explore_weight(self) -> float:
+        """What exploring minimises: the weight in the policy's scope."""
+        return self.application_count if self.scope_weight is None else self.scope_weight
 
     @property
     def success_rate(self) -> float:
@@ -88,12 +101,13 @@ class Candidate:
 def choose(
     candidates: Sequence[Candidate], budget: float, rng: random.Random
 ) -> tuple[Candidate, SelectionMode]:
-    """Explore with probability `budget` (the least-applied pattern), else exploit (the best
-    success rate); ties are broken by `rng`, over candidates in id order for reproducibility."""
+    """Explore with probability `budget` (the least weight in the policy's scope), else exploit
+    (the best success rate); ties are broken by `rng`, over candidates in id order for
+    reproducibility."""
     ordered = sorted(candidates, key=lambda candidate: candidate.pattern_id)
     if rng.random() < budget:
-        fewest = min(candidate.application_count for candidate in ordered)
-        pool = [c for c in ordered if c.application_count == fewest]
+        fewest = min(candidate.explore_weight for candidate in ordered)
+        pool = [c for c in ordered if c.explore_weight == fewest]
         return rng.choice(pool), "explore"
     best = max(candidate.success_rate for candidate in ordered)
     pool = [c for c in ordered if c.success_rate == best]

@@ -9,6 +9,7 @@ from app.budget.schemas import BUDGET_RECORD_EXAMPLE, BudgetRecord, check_bounds
 from app.core.pagination import Page
 from app.core.problems import validation_problem_from
 from app.core.schemas import INTEGRAL, Identifier, RequestBody, ShortText, UnitInterval
+from app.diversity.schemas import DiversityPolicy, DiversityPolicyChanges, ReadingDiversity
 from app.responses.schemas import EntropyResponseRecord, QuarantineRevisits
 
 CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000), INTEGRAL]
@@ -50,6 +51,7 @@ POLICY_EXAMPLE: JsonDict = {
         "max_quarantine_revisits": 3,
         "budget_boost_amount": 0.1,
     },
+    "diversity": {"scope": "global", "half_life_seconds": None},
 }
 
 
@@ -65,6 +67,11 @@ class Policy(RequestBody):
     entropy_threshold: UnitInterval
     initial_budget: UnitInterval
     response: ResponsePolicy
+    diversity: DiversityPolicy = Field(
+        default_factory=DiversityPolicy,
+        description="What a reading without `entropy` measures, and what selections explore "
+        "by (default: every job's applications, all-time: the seed's).",
+    )
 
     @model_validator(mode="after")
     def _initial_within_bounds(self) -> Self:
@@ -106,13 +113,24 @@ class PolicyChanges(RequestBody):
     entropy_threshold: UnitInterval | None = None
     initial_budget: UnitInterval | None = None
     response: ResponsePolicyChanges | None = None
+    diversity: DiversityPolicyChanges | None = Field(
+        default=None,
+        description="The diversity scope readings without `entropy` measure and selections "
+        "explore by; absent: unchanged (on PUT: the server default).",
+    )
 
     def apply_to(self, base: Policy, *, location: tuple[str, ...]) -> Policy:
         """The base with these changes, validated as a whole (a 422 at `location` if not)."""
         merged: dict[str, Any] = base.model_dump()
-        changes = self.model_dump(exclude_none=True)
+        changes = self.model_dump(exclude_none=True, exclude={"diversity"})
         merged["response"].update(changes.pop("response", {}))
         merged.update(changes)
+        if self.diversity is not None:
+            # An explicit `half_life_seconds: null` asks for all-time; a null scope keeps it.
+            diversity = self.diversity.model_dump(exclude_unset=True)
+            if diversity.get("scope") is None:
+                diversity.pop("scope", None)
+            merged["diversity"].update(diversity)
         try:
             return Policy.model_validate(merged)
         except ValidationError as error:
@@ -132,7 +150,8 @@ class ReadingRequest(RequestBody):
 
     entropy: UnitInterval | None = Field(
         default=None,
-        description="The measured diversity; absent: the current pattern diversity is used.",
+        description="The measured diversity; absent: the current diversity over the policy's "
+        "scope (`policy.diversity`) is measured and used.",
     )
     policy: PolicyChanges | None = Field(
         default=None, description="Overrides of the job's policy for this request only."
@@ -170,6 +189,11 @@ class ReadingResult(BaseModel):
     response: EntropyResponseRecord | None
     response_check: ReadingCheck
     budget: BudgetRecord = Field(description="The job's budget after every step.")
+    diversity: ReadingDiversity | None = Field(
+        default=None,
+        description="The diversity measured over the policy's scope when the reading carried "
+        "no `entropy`; null when it did.",
+    )
 
 
 class SelectionRequest(RequestBody):

@@ -16,6 +16,7 @@ from app.core.problems import (
     validation_problem,
 )
 from app.core.settings import Settings
+from app.diversity import service as diversity
 from app.jobs import rules
 from app.jobs.repository import JobRepository, PolicyRepository, policy_of
 from app.jobs.schemas import (
@@ -63,6 +64,9 @@ def put_policy(
             f"The policy of {job_hash!r} is now {current_etag}; fetch it and retry."
         )
     policy = changes.apply_to(rules.default_policy(settings), location=("body",))
+    diversity.require_registered(
+        session, policy.diversity.half_life_seconds, ("body", "diversity", "half_life_seconds")
+    )
     row = repository.save(job_hash, policy, previous=repository.get(job_hash), now=clock())
     return policy, rules.policy_etag(row.version, policy)
 
@@ -72,10 +76,8 @@ def select_pattern(
 ) -> tuple[str, str, rules.SelectionMode, float]:
     """Pick a pattern with the job's budget as the exploration probability, and record it."""
     latest = BudgetRepository(session).latest(job_hash=job_hash)
-    if latest is not None:
-        budget = latest.budget_value
-    else:
-        budget = get_policy(session, settings, job_hash)[0].initial_budget
+    policy = get_policy(session, settings, job_hash)[0]
+    budget = latest.budget_value if latest is not None else policy.initial_budget
 
     repository = PatternRepository(session)
     if body.candidates is not None:
@@ -95,9 +97,12 @@ def select_pattern(
         raise ConflictProblem(
             "No eligible pattern: every candidate is retired or quarantined, or none exists."
         )
+    weights = _scope_weights(session, job_hash, policy, [p.id for p in eligible])
     chosen, mode = rules.choose(
         [
-            rules.Candidate(p.id, p.application_count, p.success_count, p.outcome_count)
+            rules.Candidate(
+                p.id, p.application_count, p.success_count, p.outcome_count, weights.get(p.id)
+            )
             for p in eligible
         ],
         budget,
@@ -116,3 +121,14 @@ def select_pattern(
         ],
     )[0]
     return chosen.pattern_id, application.id, mode, budget
+
+
+def _scope_weights(
+    session: Session, job_hash: str, policy: Policy, pattern_ids: list[str]
+) -> dict[str, float]:
+    """Each pattern's weight in the policy's diversity scope, for exploring; none for the
+    global all-time scope (the patterns' own counts)."""
+    if policy.diversity.scope == "global" and policy.diversity.half_life_seconds is None:
+        return {}
+    scope = diversity.policy_scope(job_hash, policy.diversity)
+    return diversity.explore_keys(session, scope, pattern_ids)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.core.clock import Clock
 from app.core.pagination import PageRequest
 from app.core.problems import ConflictProblem, NotFoundProblem, field_error, validation_problem
+from app.diversity import service as diversity
 from app.models import Pattern, PatternApplication
 from app.patterns.repository import ApplicationRepository, PatternRepository
 from app.patterns.schemas import (
@@ -189,4 +190,7 @@ def record(
             outcomes=outcomes[pattern_id],
             seen_at=applied_at,
         )
+    diversity.record_applications(
+        session, applied_at, [(fields.job_hash, pattern_id) for pattern_id, fields in items]
+    )
     return applications

@@ -32,6 +32,8 @@ METRIC_FIELDS = {
     "total_applications",
     "dominant_pattern_share",
     "threshold_exceeded",
+    "scope",
+    "weighted_applications",
 }
 SEED_SCAN = """
     SELECT p.id, COUNT(pa.id) AS app_count
@@ -86,7 +88,15 @@ def scan(engine: Engine) -> list[tuple[str, int]]:
 
 
 def without_time(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in {"calculated_at", "threshold_exceeded"}}
+    """The seed's figures (what its scan defines), without the time and the scope, which the
+    global all-time default always has (checked here)."""
+    assert body["scope"] == {"job_hash": None, "half_life_seconds": None}
+    assert body["weighted_applications"] == body["total_applications"]
+    return {
+        k: v
+        for k, v in body.items()
+        if k not in {"calculated_at", "threshold_exceeded", "scope", "weighted_applications"}
+    }
 
 
 def test_no_patterns_is_all_zero(client: TestClient) -> None:

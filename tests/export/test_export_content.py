@@ -64,6 +64,8 @@ SNAPSHOT_FIELDS = [
     "total_applications",
     "dominant_pattern_share",
     "threshold_exceeded",
+    "scope",
+    "weighted_applications",
     "id",
 ]
 

@@ -539,6 +539,69 @@ def rows_at_0010() -> Rows:
     return rows_at_0009()
 
 
+def rows_at_0011() -> Rows:
+    """0010's rows with the diversity scopes as the app keeps them: per-job counts of the
+    applications, one registered half-life with its weights (global and per job; a weight far
+    above 1 after a rescale-free run, one far below), snapshots of a job scope and of a
+    half-life beside the global ones, a policy measuring its job with a half-life."""
+    rows = rows_at_0010()
+    counts: dict[tuple[str, str], int] = {}
+    for application in rows["pattern_applications"]:
+        if application["job_hash"] is not None:
+            key = (application["job_hash"], application["pattern_id"])
+            counts[key] = counts.get(key, 0) + 1
+    rows["job_pattern_counts"] = [
+        {"job_hash": job_hash, "pattern_id": pattern_id, "application_count": count}
+        for (job_hash, pattern_id), count in sorted(counts.items())
+    ]
+    rows["diversity_half_lives"] = [{"half_life_seconds": 300, "registered_at": at(50)}]
+    landmark_us = 1_772_366_400_000_123  # 2026-03-01T12:00:00.000123Z
+    rows["diversity_weights"] = [
+        {
+            "job_hash": job_key,
+            "pattern_id": pattern_id,
+            "half_life_seconds": 300,
+            "landmark_us": landmark_us + 60_000_000 * index,
+            "weight": weight,
+        }
+        for index, (job_key, pattern_id, weight) in enumerate(
+            [
+                ("", "p-mixed", 1.0000000000000002),
+                ("", "p-success", 3.2e150),
+                ("", "p-unknown", 1.5),
+                ("job-a", "p-mixed", 2.0),
+                ("job-a", "p-unknown", 1.0),
+                ("job-b", "p-mixed", 1.0 + 2**-40),
+                ("job-b", "p-success", 1.0),
+                ("job-b", "p-unknown", 1.0),
+            ]
+        )
+    ]
+    for snapshot in rows["pattern_entropy_history"]:
+        snapshot |= {
+            "job_hash": None,
+            "half_life_seconds": None,
+            "weighted_applications": float(snapshot["total_applications"]),
+        }
+    rows["pattern_entropy_history"] += [
+        rows["pattern_entropy_history"][0]
+        | {
+            "id": "snapshot-job-a",
+            "calculated_at": at(800),
+            "job_hash": "job-a",
+            "half_life_seconds": 300,
+            "total_applications": 3,
+            "weighted_applications": 0.123456789012345,
+        },
+        rows["pattern_entropy_history"][1]
+        | {"id": "snapshot-global-decayed", "calculated_at": at(900), "half_life_seconds": 3600},
+    ]
+    for policy in rows["job_policies"]:
+        policy |= {"diversity_scope": "global", "diversity_half_life_seconds": None}
+    rows["job_policies"][0] |= {"diversity_scope": "job", "diversity_half_life_seconds": 300}
+    return rows
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
@@ -548,5 +611,6 @@ ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0008": rows_at_0008,
     "0009": rows_at_0009,
     "0010": rows_at_0010,
+    "0011": rows_at_0011,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""

@@ -171,12 +171,43 @@ def _check_0009_backfill(before: Snapshot, after: Snapshot) -> None:
     assert max(counted) > 1
 
 
+def _check_0011_backfill(before: Snapshot, after: Snapshot) -> None:
+    """0011 counts every job's applications per pattern (computed here from the rows), keeps
+    the half-lives unregistered (the service registers and fills them), makes every existing
+    snapshot global and all-time (weighted applications = its count) and every existing
+    policy measure the global all-time scope."""
+    expected: dict[tuple[str, str], int] = {}
+    for application in before["pattern_applications"].values():
+        if application["job_hash"] is not None:
+            key = (application["job_hash"], application["pattern_id"])
+            expected[key] = expected.get(key, 0) + 1
+    assert expected, "the rows should hold applications recorded with a job"
+    assert {
+        key: row["application_count"] for key, row in after["job_pattern_counts"].items()
+    } == expected
+    for table in ("diversity_half_lives", "diversity_weights"):
+        assert after[table] == before.get(table, {}), table
+    snapshots = after["pattern_entropy_history"].values()
+    assert snapshots
+    for snapshot in snapshots:
+        assert (snapshot["job_hash"], snapshot["half_life_seconds"]) == (None, None)
+        assert snapshot["weighted_applications"] == snapshot["total_applications"]
+    policies = after["job_policies"].values()
+    assert policies
+    for policy in policies:
+        assert (policy["diversity_scope"], policy["diversity_half_life_seconds"]) == (
+            "global",
+            None,
+        )
+
+
 AFTER_UPGRADE: dict[str, Callable[[Snapshot, Snapshot], None]] = {
     "0002": _check_0002_backfill,
     "0003": _check_0003_backfill,
     "0005": _check_0005_backfill,
     "0008": _check_0008_backfill,
     "0009": _check_0009_backfill,
+    "0011": _check_0011_backfill,
 }
 """What a step's upgrade must have made of the rows (backfills), by revision."""
 

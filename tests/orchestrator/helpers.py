@@ -36,8 +36,10 @@ DEFAULT_POLICY: Json = {
         "max_quarantine_revisits": 3,
         "budget_boost_amount": 0.10,
     },
+    "diversity": {"scope": "global", "half_life_seconds": None},
 }
-"""The server defaults: the seed's numbers, with the automatic response switched on."""
+"""The server defaults: the seed's numbers, with the automatic response switched on, and
+diversity measured over every job's applications, all-time (the seed's)."""
 
 ALL_TABLES = (
     "exploration_budget",

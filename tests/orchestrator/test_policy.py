@@ -63,10 +63,14 @@ def test_the_server_defaults_come_from_the_settings(
             "max_quarantine_revisits": 7,
             "budget_boost_amount": 0.3,
         },
+        "diversity": {"scope": "job", "half_life_seconds": 3600},
     }
     response_settings = {f"policy_response_{k}": v for k, v in changed["response"].items()}
-    budget_settings = {f"policy_{k}": v for k, v in changed.items() if k != "response"}
-    with make_client(**budget_settings, **response_settings) as configured:
+    diversity_settings = {f"policy_diversity_{k}": v for k, v in changed["diversity"].items()}
+    budget_settings = {
+        f"policy_{k}": v for k, v in changed.items() if k not in {"response", "diversity"}
+    }
+    with make_client(**budget_settings, **response_settings, **diversity_settings) as configured:
         policy, etag = current(configured)
         first_reading = read(configured, 0.5)
 

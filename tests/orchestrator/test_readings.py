@@ -72,7 +72,8 @@ def quarantine_patterns(client: TestClient, clock: ManualClock, count: int) -> l
 def test_the_first_reading_writes_the_initial_budget(client: TestClient, engine: Engine) -> None:
     result = read(client, 0.5)
 
-    assert set(result) == {"adjustment", "response", "response_check", "budget"}
+    assert set(result) == {"adjustment", "response", "response_check", "budget", "diversity"}
+    assert result["diversity"] is None  # the entropy was given: nothing measured
     assert_budget(result["adjustment"], 0.15, "initial", "Initial budget set", entropy=0.5)
     assert result["response_check"] == HEALTHY_AT_DEFAULTS
     assert_only_adjusted(result)

@@ -1,0 +1,285 @@
+"""Diversity over scopes: recording applications' weights, measuring a scope, and the
+registered half-lives (register and fill, drop).
+
+Every writer of applications calls `record_applications` in its transaction, after the
+pattern rows (lock order: jobs, the revisit lock, patterns by id, then these rows by key)."""
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.core.problems import ValidationProblem, field_error, validation_problem
+from app.core.telemetry import tally_of
+from app.diversity import rules
+from app.diversity.repository import GLOBAL_SCOPE_KEY, DiversityRepository, Uses
+from app.diversity.schemas import DiversityPolicy, ReadingDiversity, Scope
+from app.entropy.rules import Diversity
+from app.models import DiversityWeight, JobHead, JobPolicy
+from app.patterns.repository import PatternRepository
+
+logger = structlog.stdlib.get_logger("app.diversity")
+
+
+def record_applications(
+    session: Session, applied_at: datetime, applications: Sequence[tuple[str | None, str]]
+) -> None:
+    """Count and weigh a batch of applications (job_hash, pattern_id), all applied at
+    `applied_at`, in every scope they belong to and for every registered half-life."""
+    uses = Counter(applications)
+    DiversityRepository(session).record(
+        [Uses(job_hash, pattern_id, count) for (job_hash, pattern_id), count in uses.items()],
+        rules.microseconds(applied_at),
+    )
+
+
+def measure(session: Session, scope: Scope, at: datetime) -> rules.ScopeDiversity:
+    """The scope's diversity at `at` (the half-life, if any, is registered: see
+    `require_registered`). O(patterns in scope)."""
+    repository = DiversityRepository(session)
+    if scope.job_hash is None:
+        if scope.half_life_seconds is None:
+            seed = seed_diversity(session)
+            return rules.ScopeDiversity(seed, float(seed.total_applications))
+        unique, total = repository.pattern_totals()
+    else:
+        counts = repository.job_counts(scope.job_hash)
+        if scope.half_life_seconds is None:
+            return rules.all_time_diversity(sorted_counts(counts))
+        unique, total = len(counts), sum(counts.values())
+    return rules.decayed_diversity(
+        repository.weights(scope.job_hash, scope.half_life_seconds),
+        half_life_seconds=scope.half_life_seconds,
+        at_us=rules.microseconds(at),
+        total_applications=total,
+        unique_pattern_count=unique,
+    )
+
+
+def sorted_counts(counts: dict[str, int]) -> list[int]:
+    """Counts in pattern id order (the order the global scan sums in)."""
+    return [counts[pattern_id] for pattern_id in sorted(counts)]
+
+
+def _global_counts(session: Session) -> list[int]:
+    return PatternRepository(session).application_counts()
+
+
+def seed_diversity(session: Session) -> Diversity:
+    """The seed's diversity (every job, all-time) from the maintained per-pattern counts;
+    equal to a scan of every application. /metrics shows the last one computed."""
+    population = rules.all_time_diversity(_global_counts(session)).metrics
+    tally = tally_of(session)
+    if tally is not None:
+        tally.diversity = population.diversity_index
+    return population
+
+
+def explore_keys(session: Session, scope: Scope, pattern_ids: Sequence[str]) -> dict[str, float]:
+    """A number per pattern ordered as its weight in the scope (the least is explored):
+    all-time counts, or log2 of the decayed weight up to a shared constant."""
+    repository = DiversityRepository(session)
+    if scope.half_life_seconds is None:
+        if scope.job_hash is None:
+            raise ValueError("the global all-time scope explores by the patterns' own counts")
+        counts = repository.job_counts(scope.job_hash)
+        return {p: float(counts.get(p, 0)) for p in pattern_ids}
+    keys = rules.explore_keys(
+        repository.weights(scope.job_hash, scope.half_life_seconds),
+        half_life_seconds=scope.half_life_seconds,
+    )
+    return {p: keys.get(p, float("-inf")) for p in pattern_ids}
+
+
+def unregistered_problem(
+    session: Session, half_life_seconds: int | None, location: Sequence[str | int]
+) -> ValidationProblem | None:
+    """A 422 naming the registered half-lives when `half_life_seconds` is not one of them."""
+    if half_life_seconds is None:
+        return None
+    registered = DiversityRepository(session).registered()
+    if half_life_seconds in registered:
+        return None
+    return unregistered(half_life_seconds, registered, location)
+
+
+def unregistered(
+    half_life_seconds: int, registered: Sequence[int], location: Sequence[str | int]
+) -> ValidationProblem:
+    names = ", ".join(str(h) for h in registered) or "none"
+    return validation_problem(
+        [
+            field_error(
+                location,
+                f"half-life {half_life_seconds} s is not registered (registered: {names})",
+                "half_life_unregistered",
+            )
+        ]
+    )
+
+
+def require_registered(
+    session: Session, half_life_seconds: int | None, location: Sequence[str | int]
+) -> None:
+    problem = unregistered_problem(session, half_life_seconds, location)
+    if problem is not None:
+        raise problem
+
+
+def registered(session: Session) -> list[int]:
+    return DiversityRepository(session).registered()
+
+
+def policy_scope(job_hash: str, policy: DiversityPolicy) -> Scope:
+    """The scope a job's diversity policy measures."""
+    return Scope(
+        job_hash=job_hash if policy.scope == "job" else None,
+        half_life_seconds=policy.half_life_seconds,
+    )
+
+
+POLICY_HALF_LIFE = ("body", "policy", "diversity", "half_life_seconds")
+
+
+class ReadingScopes:
+    """The diversity readings without an entropy measure, for one batch of readings: each
+    scope measured once, at the batch's time (the readings' `recorded_at`)."""
+
+    def __init__(self, session: Session, at: datetime) -> None:
+        self.session = session
+        self.at = at
+        self._registered: list[int] | None = None
+        self._measured: dict[Scope, rules.ScopeDiversity] = {}
+
+    def check(self, policy: DiversityPolicy) -> None:
+        """A 422 when the policy names a half-life that is not registered."""
+        half_life = policy.half_life_seconds
+        if half_life is None:
+            return
+        if self._registered is None:
+            self._registered = DiversityRepository(self.session).registered()
+        if half_life not in self._registered:
+            raise unregistered(half_life, self._registered, POLICY_HALF_LIFE)
+
+    def measure(self, job_hash: str, policy: DiversityPolicy) -> ReadingDiversity:
+        """The policy's scope for this job; a 422 when it holds no application."""
+        self.check(policy)
+        scope = policy_scope(job_hash, policy)
+        if scope not in self._measured:
+            self._measured[scope] = measure(self.session, scope, self.at)
+        measured = self._measured[scope]
+        if measured.metrics.total_applications == 0:
+            where = "of the job" if scope.job_hash else "of any job"
+            raise validation_problem(
+                [
+                    field_error(
+                        ("body", "entropy"),
+                        f"no entropy given and no pattern applications {where} to measure "
+                        "diversity from",
+                        "entropy_unavailable",
+                    )
+                ]
+            )
+        return ReadingDiversity(
+            scope=scope,
+            diversity_index=measured.metrics.diversity_index,
+            effective_pattern_count=measured.metrics.effective_pattern_count,
+            weighted_applications=measured.weighted_applications,
+        )
+
+
+@dataclass(frozen=True)
+class FillReport:
+    half_life_seconds: int
+    applications: int
+    rows: int
+    duration_ms: float
+
+
+def register_and_fill(
+    session: Session, half_lives: Sequence[int], now: datetime
+) -> list[FillReport]:
+    """Register the half-lives not registered yet and fill their weights from the stored
+    applications, holding the applications' write lock (so no application is missed or
+    counted twice). Already registered ones are left as they are (their weights may cover
+    applications pruned since). The caller commits."""
+    repository = DiversityRepository(session)
+    repository.lock_applications()
+    missing = sorted(set(half_lives) - set(repository.registered()))
+    if not missing:
+        return []
+    started = time.perf_counter()
+    applied: dict[tuple[str, str], list[int]] = defaultdict(list)
+    applications = 0
+    for job_hash, pattern_id, applied_at in repository.applications():
+        at_us = rules.microseconds(applied_at)
+        applied[(GLOBAL_SCOPE_KEY, pattern_id)].append(at_us)
+        if job_hash is not None:
+            applied[(job_hash, pattern_id)].append(at_us)
+        applications += 1
+    reports = []
+    for half_life in missing:
+        repository.delete_weights(half_life)  # leftovers of a half-life dropped mid-write
+        rows = []
+        for (job_key, pattern_id), times in applied.items():
+            landmark, weight = rules.filled_weight(times, half_life)
+            rows.append(
+                DiversityWeight(
+                    job_hash=job_key,
+                    pattern_id=pattern_id,
+                    half_life_seconds=half_life,
+                    landmark_us=landmark,
+                    weight=weight,
+                )
+            )
+        repository.add_weights(rows)
+        repository.register(half_life, now)
+        report = FillReport(
+            half_life, applications, len(rows), round((time.perf_counter() - started) * 1000, 1)
+        )
+        logger.info(
+            "diversity half-life registered and filled",
+            half_life_seconds=half_life,
+            applications=applications,
+            rows=len(rows),
+            duration_ms=report.duration_ms,
+        )
+        reports.append(report)
+    return reports
+
+
+def drop(session: Session, half_life_seconds: int) -> tuple[bool, int]:
+    """Unregister a half-life and delete its weights; policies that name it measure all-time
+    from now on (their version moves, so their ETag does). (was it registered, policies reset)"""
+    repository = DiversityRepository(session)
+    repository.lock_applications()
+    was_registered = repository.unregister(half_life_seconds)
+    reset = list(
+        session.scalars(
+            update(JobPolicy)
+            .where(JobPolicy.diversity_half_life_seconds == half_life_seconds)
+            .values(diversity_half_life_seconds=None, version=JobPolicy.version + 1)
+            .returning(JobPolicy.job_hash)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if reset:
+        session.execute(
+            update(JobHead)
+            .where(JobHead.job_hash.in_(reset))
+            .values(
+                policy_version=(
+                    JobPolicy.__table__.select()
+                    .with_only_columns(JobPolicy.version)
+                    .where(JobPolicy.job_hash == JobHead.job_hash)
+                    .scalar_subquery()
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return was_registered, len(reset)
