@@ -31,7 +31,7 @@ from app.dashboard import router as dashboard
 from app.diversity import service as diversity
 from app.entropy.router import router as entropy_router
 from app.jobs.hot_path import ReadingsHotPath
-from app.jobs.readings import ReadingWriter, readings_writer
+from app.jobs.readings import ReadingWriter, readings_writer, recording_alone
 from app.jobs.router import reading_response, readings_router
 from app.jobs.router import router as jobs_router
 from app.observability import router as operations
@@ -89,7 +89,11 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     metrics = Metrics(job_budgets=settings.metrics_job_budgets)
     database = Database(create_db_engine(settings), sink=metrics)
 
-    writer: ReadingWriter | None = None
+    writer: ReadingWriter | None = (
+        readings_writer(database, settings, clock, render=reading_response)
+        if settings.readings_group_commit
+        else None
+    )
     keys = KeyStore(
         settings.configured_keys, database, ttl=settings.api_keys_cache_seconds, clock=clock
     )
@@ -163,9 +167,10 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
 
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, _replay)
-    if settings.readings_group_commit:
-        writer = readings_writer(database, settings, clock, render=reading_response)
-        app.add_middleware(ReadingsHotPath, writer=writer)  # innermost: every guard applies
+    record = (
+        writer.submit if writer else recording_alone(database, settings, clock, reading_response)
+    )
+    app.add_middleware(ReadingsHotPath, record=record)  # innermost: every guard applies
     app.state.api_keys = keys
     # Innermost first; each is pure ASGI (see app.core.middleware for the order's reasons).
     app.add_middleware(Utf8JsonBody)

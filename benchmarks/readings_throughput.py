@@ -42,8 +42,9 @@ def check_chains(url: str, accepted_readings: int, in_flight_at_cutoff: int) -> 
     """Every job's chain is unbroken and every record follows from its predecessor
     (tests.support.check_budget_chain), every job had at most one response (the cooldown
     outlasts the run), and every acknowledged reading is stored: wrk stops counting the
-    requests still in flight when a run ends, though the server completes them, so up to one
-    more per connection per run may be stored."""
+    requests still in flight when a run ends, and those it timed out on, though the server
+    completes them, so up to one more per connection per run, and one per timeout, may be
+    stored."""
     engine = create_engine(database_url(url))
     with engine.connect() as connection:
         jobs = connection.execute(select(ExplorationBudget.job_hash).distinct()).scalars().all()
@@ -74,14 +75,16 @@ def run(
     jobs: int,
     extra_env: dict[str, str],
     versus: str | None = None,
+    workers: int = 2,
 ) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"bare": [], "healthz": [], "readings": []}
     accepted_readings = 0
+    unanswered = 0  # requests a run left in flight, or gave up on (timeouts), the server may finish
     load = {"JOBS": str(jobs)}
     with database(kind) as url:
         with (
-            bare_app(9101) as bare,
-            service(9102, url, env=extra_env) as served,
+            bare_app(9101, workers) as bare,
+            service(9102, url, env=extra_env, workers=workers) as served,
             contextlib.ExitStack() as other,
         ):
             targets = {
@@ -91,7 +94,9 @@ def run(
             }
             if versus is not None:
                 source = other.enter_context(source_at(versus))
-                then = other.enter_context(service(9103, url, env=extra_env, source=source))
+                then = other.enter_context(
+                    service(9103, url, env=extra_env, source=source, workers=workers)
+                )
                 targets["readings_at_versus"] = (then.url, SCRIPT)
                 results["readings_at_versus"] = []
             for round_number in range(rounds + 1):  # round 0 warms up and is not reported
@@ -105,10 +110,11 @@ def run(
                     )
                     if name.startswith("readings"):
                         accepted_readings += result.requests - result.non_2xx
+                        unanswered += connections + result.socket_errors
                     if round_number:
                         results[name].append(result)
             peak_rss = served.peak_rss_mib()
-        chains = check_chains(url, accepted_readings, connections * (rounds + 1))
+        chains = check_chains(url, accepted_readings, unanswered)
 
     def summary(name: str) -> dict[str, float]:
         runs = results[name]
@@ -125,6 +131,7 @@ def run(
         "database": kind,
         "machine": machine(),
         "connections": connections,
+        "workers": workers,
         "seconds_per_run": seconds,
         "rounds": rounds,
         "jobs": jobs,
@@ -153,6 +160,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
     parser.add_argument(
         "--env",
         action="append",
@@ -175,11 +183,14 @@ def main() -> None:
         jobs=arguments.jobs,
         extra_env=extra_env,
         versus=arguments.versus,
+        workers=arguments.workers,
     )
     report["service_env"] = {**SERVICE_ENV, **extra_env}
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     suffix = "".join(f"-{pair}" for pair in arguments.env).replace("=", "_").lower()
+    if arguments.workers != 2:
+        suffix += f"-workers_{arguments.workers}"
     if arguments.versus:
         suffix += f"-versus-{arguments.versus}"
     (out / f"readings-{arguments.db}{suffix}.json").write_text(json.dumps(report, indent=2))

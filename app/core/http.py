@@ -1,6 +1,5 @@
 """Small HTTP helpers shared by the routers."""
 
-import email.message
 import json
 from typing import Annotated, Any, TypeVar
 
@@ -146,7 +145,7 @@ async def parse_json_body(request: Request) -> Any:
     body = await request.body()
     if not body:
         return MISSING
-    if not _is_json(request.headers.get("content-type")):
+    if not is_json_media_type(request.headers.get("content-type", "").encode("latin-1")):
         return body
     try:
         return json.loads(body)
@@ -173,12 +172,11 @@ def validate_body(value: Any, adapter: TypeAdapter[Model]) -> Model:
         ) from None
 
 
-def _is_json(content_type: str | None) -> bool:
-    if not content_type:
-        return False  # FastAPI's strict content type: no header, no JSON
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
+def is_json_media_type(content_type: bytes) -> bool:
+    """application/json or application/*+json, whatever the parameters (charset...): the one
+    "is this JSON?" of the service (raw header bytes: the content-type middleware runs it on
+    every write). No header is no JSON, as FastAPI's strict content type has it."""
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type.startswith(b"application/") and (
+        media_type == b"application/json" or media_type.endswith(b"+json")
     )

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.auth import route_path
+from app.core.http import is_json_media_type
 from app.core.problems import NOT_UTF8_JSON, body_problem, http_problem, problem_response
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -116,15 +117,7 @@ class Utf8JsonBody:
 
 
 def _declares_json(headers: Headers) -> bool:
-    return _is_json_media_type(headers.get("content-type", "").encode("latin-1"))
-
-
-def _is_json_media_type(content_type: bytes) -> bool:
-    """application/json or application/*+json, whatever the parameters (charset...)."""
-    media_type = content_type.split(b";", 1)[0].strip().lower()
-    return media_type.startswith(b"application/") and (
-        media_type == b"application/json" or media_type.endswith(b"+json")
-    )
+    return is_json_media_type(headers.get("content-type", "").encode("latin-1"))
 
 
 def _json_members(body: bytes) -> int:
@@ -190,7 +183,7 @@ class JsonContentType:
                 declared = value
             elif name == b"transfer-encoding":
                 chunked = value
-        if content_type is not None and _is_json_media_type(content_type):
+        if content_type is not None and is_json_media_type(content_type):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

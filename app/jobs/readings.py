@@ -10,7 +10,7 @@ failure maps to one problem for every reading of the batch.
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.budget import rules as budget_rules
 from app.budget.chains import BudgetChains
@@ -243,6 +244,22 @@ class _Batch:
 
 
 ReadingWriter = Batcher[Submission, idempotency.StoredResponse]
+Record = Callable[[Submission], Awaitable[idempotency.StoredResponse]]
+"""How a request records its reading: its response, or raises its problem (or replay)."""
+
+
+def recording_alone(database: Database, settings: Settings, clock: Clock, render: Render) -> Record:
+    """Without group commit: each reading is a batch of one, in a transaction of its own."""
+
+    async def record(submission: Submission) -> idempotency.StoredResponse:
+        (answer,) = await run_in_threadpool(
+            record_readings, database, settings, clock, render, [submission], batched=False
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return record
 
 
 def readings_writer(
