@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.core import api_keys
 from app.core.clock import Clock
 from app.core.db import Database
+from app.core.methods import WRITE_METHODS
 from app.core.problems import (
     DATABASE_RETRY_AFTER_SECONDS,
     DatabaseUnavailableProblem,
@@ -48,7 +49,6 @@ from app.models import ApiKey
 
 logger = logging.getLogger("app.auth")
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_PATHS = frozenset(
     {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
     | {"/dashboard"}

@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.core import idempotency
+from app.core.methods import SAFE_METHODS
 from app.core.settings import Settings
 from app.core.telemetry import TallySink, counting_sessions
 
 WRITE_TRANSACTION = "entropy_budget_write"
 """Execution option marking connections whose transactions may write (SQLite: BEGIN IMMEDIATE)."""
-
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def database_url(raw: str) -> URL:

@@ -25,9 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.auth import route_path
 from app.core.http import is_json_media_type
+from app.core.methods import WRITE_METHODS
 from app.core.problems import NOT_UTF8_JSON, body_problem, http_problem, problem_response
-
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class BodySizeLimit:
@@ -171,7 +170,7 @@ class JsonContentType:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
         # One pass over the raw headers: this runs on every write, the readings hot path too.

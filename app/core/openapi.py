@@ -25,6 +25,7 @@ from typing import Any, get_args
 from fastapi import FastAPI
 
 from app.core.http import problem_responses
+from app.core.methods import METHODS, WRITE_METHODS
 from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
 
 SECURITY_SCHEME_NAME = "bearerAuth"
@@ -36,7 +37,6 @@ SECURITY_SCHEME: dict[str, Any] = {
     "open and ignores it.",
 }
 API_PREFIX = "/v1/"
-WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
 PROBLEM_FIELDS: dict[str, Any] = {
@@ -233,12 +233,12 @@ def _document_access(document: dict[str, Any]) -> None:
     ] = SECURITY_SCHEME
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
-            if method not in WRITE_METHODS | {"get", "head", "options"}:
+            if method.upper() not in METHODS:
                 continue
             statuses: list[int] = []
             if path.startswith(API_PREFIX):
                 operation["security"] = [{SECURITY_SCHEME_NAME: []}]
-                statuses += [401, 403] if method in WRITE_METHODS else [401]
+                statuses += [401, 403] if method.upper() in WRITE_METHODS else [401]
             if "requestBody" in operation:
                 statuses += [413, 415]
             if path not in RATE_LIMIT_EXEMPT:

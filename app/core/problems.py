@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
+from app.core.methods import METHODS
+
 PROBLEM_TYPE_URI = "urn:entropy-budget:problem:{type}"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 DATABASE_RETRY_AFTER_SECONDS = 2
@@ -156,15 +158,12 @@ def _http_exception(_handler: object, request: Request, exc: HTTPException) -> P
     return http_problem(exc.status_code, str(exc.detail), exc.headers)
 
 
-_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-
-
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path. Starlette's 405 names only the methods of
     the first route matching the path, and GET and POST of one path are often two routes."""
     routes = request.app.router.routes
     allowed = []
-    for method in _METHODS:
+    for method in METHODS:
         probe = {**request.scope, "method": method}
         if any(route.matches(probe)[0] == Match.FULL for route in routes):
             allowed.append(method)

@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from app.budget.schemas import AdjustmentType
+from app.core.methods import METHODS
 from app.core.telemetry import Tally
 from app.observability.multiproc import MULTIPROC_DIR_ENV
 from app.retention.rules import OVERRIDES as PRUNED_TABLES
@@ -40,7 +41,6 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """The classic text format: every Prometheus reads it, and our names need nothing newer."""
 UNMATCHED_ROUTE = "unmatched"
 """The `route` label of a request no route matched (404s), so raw paths never become labels."""
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """Any other method is labelled `other`: a client cannot mint label values."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000)
@@ -214,7 +214,7 @@ class Metrics:
         self._request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        if method not in KNOWN_METHODS:
+        if method not in METHODS:
             method = "other"
         key = (method, route, status)
         children = self._request_children.get(key)
