@@ -11,6 +11,7 @@ from app.core.problems import (
     DATABASE_RETRY_AFTER_SECONDS,
     NESTED_TOO_DEEPLY,
     PROBLEM_MEDIA_TYPE,
+    PROBLEM_OF_STATUS,
     PROBLEM_TYPE_URI,
     body_problem,
 )
@@ -28,17 +29,17 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _problem_response(status: int) -> dict[str, Any]:
-    description, problem_type, title, detail = _PROBLEMS[status]
+    problem = PROBLEM_OF_STATUS[status]
     entry: dict[str, Any] = {
-        "description": description,
+        "description": problem.when,
         "content": {
             PROBLEM_MEDIA_TYPE: {
                 "schema": {"$ref": "#/components/schemas/Problem"},
                 "example": {
-                    "type": PROBLEM_TYPE_URI.format(type=problem_type),
-                    "title": title,
+                    "type": PROBLEM_TYPE_URI.format(type=problem.type),
+                    "title": problem.title,
                     "status": status,
-                    "detail": detail,
+                    "detail": problem.example,
                 },
             }
         },
@@ -63,64 +64,6 @@ _HEADERS: dict[int, dict[str, Any]] = {
     503: {"Retry-After": _RETRY_AFTER},
 }
 
-
-_PROBLEMS = {
-    401: (
-        "No API key, or an unknown or revoked one (once the server has API keys)",
-        "unauthorized",
-        "Unauthorized",
-        "This request needs an API key: send `Authorization: Bearer <key>`.",
-    ),
-    403: (
-        "The API key has the read scope; writes need the write scope",
-        "forbidden",
-        "Forbidden",
-        "This API key has the read scope; writes need a key with the write scope.",
-    ),
-    404: ("Not found", "not-found", "Not found", "No pattern 'reflect-then-act'."),
-    406: (
-        "Not acceptable: the Accept header accepts none of the media types offered",
-        "not-acceptable",
-        "Not acceptable",
-        "Accept: image/png accepts none of application/json, text/csv, application/x-ndjson.",
-    ),
-    409: (
-        "Conflict: the resource already exists, or a concurrent write conflicted (retry it)",
-        "conflict",
-        "Conflict",
-        "Pattern 'reflect-then-act' already exists.",
-    ),
-    412: (
-        "Precondition failed: If-Match does not name the current version",
-        "precondition-failed",
-        "Precondition failed",
-        "The policy of 'job-42' is now \"3-9f2c41d07a3be115\"; fetch it and retry.",
-    ),
-    413: (
-        "The request body is larger than the server accepts (1 MiB)",
-        "content-too-large",
-        "Content too large",
-        "The request body exceeds 1048576 bytes.",
-    ),
-    415: (
-        "The request body is not JSON (application/json or application/*+json)",
-        "unsupported-media-type",
-        "Unsupported media type",
-        "The request body has Content-Type 'text/plain'; send JSON as application/json.",
-    ),
-    429: (
-        "Too many requests from this caller; retry after the `Retry-After` seconds",
-        "too-many-requests",
-        "Too many requests",
-        "More than 6000 requests in 1 minute from this caller; retry after 12 s.",
-    ),
-    503: (
-        "Database unavailable or busy; retry after the `Retry-After` seconds",
-        "database-unavailable",
-        "Database unavailable",
-        "The database is unavailable or busy; retry shortly.",
-    ),
-}
 
 DATABASE_PROBLEMS = problem_responses(503)
 """Every route that touches the database can answer 503 (declared once per router)."""

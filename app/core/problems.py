@@ -8,6 +8,7 @@ and the mapping of database outages to 503 with `Retry-After`.
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,57 +31,177 @@ DATABASE_RETRY_AFTER_SECONDS = 2
 logger = logging.getLogger("app.problems")
 
 
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of problem: what its documents say (status, type, title), and what the OpenAPI
+    document shows of it (when it happens, and an example `detail`)."""
+
+    status: int
+    type: str
+    title: str
+    when: str
+    example: str
+
+    def fields(self) -> tuple[str, str, int]:
+        """type_, title and status, as an rfc9457 StatusProblem class declares them."""
+        return self.type, self.title, self.status
+
+
+PROBLEM_TYPES = {
+    problem.type: problem
+    for problem in (
+        ProblemType(
+            400,
+            "bad-request",
+            "Bad request",
+            "The request cannot be read",
+            "There was an error parsing the request.",
+        ),
+        ProblemType(
+            401,
+            "unauthorized",
+            "Unauthorized",
+            "No API key, or an unknown or revoked one (once the server has API keys)",
+            "This request needs an API key: send `Authorization: Bearer <key>`.",
+        ),
+        ProblemType(
+            403,
+            "forbidden",
+            "Forbidden",
+            "The API key has the read scope; writes need the write scope",
+            "This API key has the read scope; writes need a key with the write scope.",
+        ),
+        ProblemType(404, "not-found", "Not found", "Not found", "No pattern 'reflect-then-act'."),
+        ProblemType(
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            "The path does not take this method; `Allow` lists those it takes",
+            "DELETE is not allowed here; use GET, HEAD.",
+        ),
+        ProblemType(
+            406,
+            "not-acceptable",
+            "Not acceptable",
+            "Not acceptable: the Accept header accepts none of the media types offered",
+            "Accept: image/png accepts none of application/json, text/csv, application/x-ndjson.",
+        ),
+        ProblemType(
+            409,
+            "conflict",
+            "Conflict",
+            "Conflict: the resource already exists, or a concurrent write conflicted (retry it)",
+            "Pattern 'reflect-then-act' already exists.",
+        ),
+        ProblemType(
+            412,
+            "precondition-failed",
+            "Precondition failed",
+            "Precondition failed: If-Match does not name the current version",
+            "The policy of 'job-42' is now \"3-9f2c41d07a3be115\"; fetch it and retry.",
+        ),
+        ProblemType(
+            413,
+            "content-too-large",
+            "Content too large",
+            "The request body is larger than the server accepts (1 MiB)",
+            "The request body exceeds 1048576 bytes.",
+        ),
+        ProblemType(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "The request body is not JSON (application/json or application/*+json)",
+            "The request body has Content-Type 'text/plain'; send JSON as application/json.",
+        ),
+        ProblemType(
+            422,
+            "validation-error",
+            "Request validation failed",
+            "The request is invalid; `errors` lists each field and what is wrong with it",
+            "body.entropy: Input should be less than or equal to 1",
+        ),
+        ProblemType(
+            429,
+            "too-many-requests",
+            "Too many requests",
+            "Too many requests from this caller; retry after the `Retry-After` seconds",
+            "More than 6000 requests in 1 minute from this caller; retry after 12 s.",
+        ),
+        ProblemType(
+            500,
+            "internal-error",
+            "Internal server error",
+            "The server failed; the error is in its log, never in the response",
+            "The server failed to handle the request; it has been logged.",
+        ),
+        ProblemType(
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "Database unavailable or busy; retry after the `Retry-After` seconds",
+            "The database is unavailable or busy; retry shortly.",
+        ),
+        ProblemType(
+            503,
+            "overloaded",
+            "Service overloaded",
+            "Too much work is waiting; retry after the `Retry-After` seconds",
+            "Too many readings are waiting to be written; retry shortly.",
+        ),
+        ProblemType(
+            503,
+            "not-ready",
+            "Not ready",
+            "The database does not answer, or its schema is not at the head revision",
+            "schema at 0001, head is 0002",
+        ),
+    )
+}
+"""Every problem the service answers with, once."""
+
+PROBLEM_OF_STATUS = {
+    status: next(p for p in PROBLEM_TYPES.values() if p.status == status)
+    for status in dict.fromkeys(p.status for p in PROBLEM_TYPES.values())
+}
+"""The problem a bare status stands for (the first of its types above: 503 is the database's)."""
+
+
 class NotFoundProblem(StatusProblem):
-    type_ = "not-found"
-    title = "Not found"
-    status = 404
+    type_, title, status = PROBLEM_TYPES["not-found"].fields()
 
 
 class ConflictProblem(StatusProblem):
-    type_ = "conflict"
-    title = "Conflict"
-    status = 409
+    type_, title, status = PROBLEM_TYPES["conflict"].fields()
 
 
 class NotAcceptableProblem(StatusProblem):
-    type_ = "not-acceptable"
-    title = "Not acceptable"
-    status = 406
+    type_, title, status = PROBLEM_TYPES["not-acceptable"].fields()
 
 
 class PreconditionFailedProblem(StatusProblem):
-    type_ = "precondition-failed"
-    title = "Precondition failed"
-    status = 412
+    type_, title, status = PROBLEM_TYPES["precondition-failed"].fields()
 
 
 class ValidationProblem(StatusProblem):
-    type_ = "validation-error"
-    title = "Request validation failed"
-    status = 422
+    type_, title, status = PROBLEM_TYPES["validation-error"].fields()
 
 
 class DatabaseUnavailableProblem(StatusProblem):
-    type_ = "database-unavailable"
-    title = "Database unavailable"
-    status = 503
+    type_, title, status = PROBLEM_TYPES["database-unavailable"].fields()
 
 
 class ServiceOverloadedProblem(StatusProblem):
-    type_ = "overloaded"
-    title = "Service overloaded"
-    status = 503
+    type_, title, status = PROBLEM_TYPES["overloaded"].fields()
 
 
 class InternalErrorProblem(StatusProblem):
     """Wraps unhandled exceptions; their text stays in the log, never in the response."""
 
-    type_ = "internal-error"
-    title = "Internal server error"
-    status = 500
+    type_, title, status = PROBLEM_TYPES["internal-error"].fields()
 
     def __init__(self, _detail: str | None = None, **kwargs: Any) -> None:
-        super().__init__("The server failed to handle the request; it has been logged.", **kwargs)
+        super().__init__(PROBLEM_TYPES["internal-error"].example, **kwargs)
 
 
 def field_error(loc: Sequence[str | int], msg: str, error_type: str) -> dict[str, Any]:
@@ -172,10 +293,10 @@ def allowed_methods(request: Request) -> list[str]:
 
 def http_problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> Problem:
     """The problem for a plain HTTP error status (404 route, 405, 413, 415...)."""
-    title = _STATUS_TITLES.get(status, "HTTP error")
+    known = PROBLEM_OF_STATUS.get(status)
     return Problem(
-        title=title,
-        type_=title.lower().replace(" ", "-"),
+        title=known.title if known else "HTTP error",
+        type_=known.type if known else "http-error",
         detail=detail,
         status=status,
         headers=dict(headers) if headers else None,
@@ -210,21 +331,6 @@ def database_problem(exc: Exception) -> Problem:
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     return InternalErrorProblem()
-
-
-_STATUS_TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    412: "Precondition failed",
-    413: "Content too large",
-    415: "Unsupported media type",
-    429: "Too many requests",
-}
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from rfc9457 import StatusProblem
 
-from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
+from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI, PROBLEM_TYPES
 from app.core.strict_query import StrictQueryRoute
 from app.observability.metrics import CONTENT_TYPE, Metrics
 from app.observability.readiness import ReadinessProbe
@@ -25,10 +25,11 @@ class Ready(BaseModel):
     revision: str = Field(description="The schema's Alembic revision, which is the head.")
 
 
+NOT_READY = PROBLEM_TYPES["not-ready"]
+
+
 class NotReadyProblem(StatusProblem):
-    type_ = "not-ready"
-    title = "Not ready"
-    status = 503
+    type_, title, status = NOT_READY.fields()
 
 
 NOT_READY_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -45,10 +46,10 @@ NOT_READY_RESPONSE: dict[int | str, dict[str, Any]] = {
             PROBLEM_MEDIA_TYPE: {
                 "schema": {"$ref": "#/components/schemas/Problem"},
                 "example": {
-                    "type": PROBLEM_TYPE_URI.format(type="not-ready"),
-                    "title": "Not ready",
-                    "status": 503,
-                    "detail": "schema at 0001, head is 0002",
+                    "type": PROBLEM_TYPE_URI.format(type=NOT_READY.type),
+                    "title": NOT_READY.title,
+                    "status": NOT_READY.status,
+                    "detail": NOT_READY.example,
                     "revision": "0001",
                     "head": "0002",
                 },
