@@ -16,17 +16,13 @@ from app.core.http import (
     WRITE_PROBLEMS,
     JobHashQuery,
     problem_responses,
+    set_location,
 )
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 
 router = service_router("/v1/budget", "budget")
 RECORD_PATH = "/records/{record_id}"
-
-
-def record_location(record_id: str) -> str:
-    """The path of a budget record (the `Location` of every write that creates one)."""
-    return router.prefix + RECORD_PATH.format(record_id=record_id)
 
 
 @router.get("", summary="Current exploration budget", responses=problem_responses(404))
@@ -65,7 +61,7 @@ def set_budget(
 ) -> BudgetRecord:
     """Record a budget value; outside floor..ceiling it is clamped and relabelled."""
     record = service.set_budget(session, clock, body)
-    response.headers["Location"] = record_location(record["id"])
+    set_location(request, response, "get_budget_record", record_id=record["id"])
     return BudgetRecord.model_validate(record)
 
 
@@ -84,5 +80,5 @@ def adjust_budget(
 ) -> BudgetRecord:
     """Initial budget on a job's first reading; then boost below the threshold, else decay."""
     record = service.adjust_budget(session, clock, body)
-    response.headers["Location"] = record_location(record["id"])
+    set_location(request, response, "get_budget_record", record_id=record["id"])
     return BudgetRecord.model_validate(record)

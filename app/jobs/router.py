@@ -5,11 +5,11 @@ from typing import Annotated
 from asgi_correlation_id.context import correlation_id
 from fastapi import Header, Request, Response, status
 
-from app.budget.router import record_location
+from app.budget.router import router as budget_router
 from app.budget.schemas import BudgetRecord
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import problem_responses, set_location
+from app.core.http import location, problem_responses, set_location
 from app.core.idempotency import (
     RequestFingerprint,
     StoredResponse,
@@ -154,7 +154,7 @@ def reading_response(result: ReadingResult) -> StoredResponse:
     return StoredResponse(
         status.HTTP_201_CREATED,
         result.model_dump_json().encode(),
-        {"location": record_location(result.adjustment.id)},
+        {"location": location(budget_router, "get_budget_record", record_id=result.adjustment.id)},
     )
 
 
