@@ -9,7 +9,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from app.core.auth import ApiKeyAuth, KeyStore
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
 from app.core.idempotency import IdempotentReplay
+from app.core.idempotency_http import replay_response
 from app.core.middleware import BodySizeLimit, JsonContentType, RateLimit, Utf8JsonBody
 from app.core.openapi import RATE_LIMIT_EXEMPT, install_openapi
 from app.core.problems import install_problem_handlers
@@ -166,7 +167,7 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     app.mount(dashboard.STATIC_PATH, dashboard.static_files(), name=dashboard.STATIC_ROUTE_NAME)
 
     install_problem_handlers(app)
-    app.add_exception_handler(IdempotentReplay, _replay)
+    app.add_exception_handler(IdempotentReplay, replay_response)
     record = (
         writer.submit if writer else recording_alone(database, settings, clock, reading_response)
     )
@@ -260,8 +261,3 @@ async def purge_expired_keys_periodically(
             await run_in_threadpool(purge)
         except Exception:  # the database may be away; the next round tries again
             logger.warning("purging expired idempotency keys failed", exc_info=True)
-
-
-async def _replay(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, IdempotentReplay)
-    return exc.response()

@@ -7,7 +7,6 @@ the services take (see `app.core.locking`).
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +16,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from app.core import idempotency
+from app.core.idempotency_http import IdempotencyKeyDep, claim_key
 from app.core.methods import SAFE_METHODS
 from app.core.settings import Settings
 from app.core.telemetry import TallySink, counting_sessions
@@ -121,25 +120,19 @@ class Database:
 
 def get_session(
     request: Request,
-    idempotent: idempotency.IdempotencyKeyDep,
+    idempotent: IdempotencyKeyDep,
 ) -> Iterator[Session]:
     """One transaction per request: committed when the endpoint succeeds, else rolled back.
 
     Used with scope="function" so the commit happens before the response is sent: a client
     never sees a 2xx for a write that then failed to commit. A POST with an Idempotency-Key
-    claims it first, in this same transaction (see `app.core.idempotency`).
+    claims it first, in this same transaction (see `app.core.idempotency_http`).
     """
     database: Database = request.app.state.database
     with database.session(write=request.method not in SAFE_METHODS) as session:
         try:
             if idempotent is not None:
-                request.state.idempotency_claim = idempotency.claim(
-                    session,
-                    idempotency.caller_of(request),
-                    idempotent,
-                    now=request.app.state.clock(),
-                    ttl=timedelta(seconds=request.app.state.settings.idempotency_ttl_seconds),
-                )
+                claim_key(request, session, idempotent)
             request.state.db_session = session
             yield session
             session.commit()

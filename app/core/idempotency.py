@@ -1,4 +1,5 @@
-"""Idempotency-Key on POST requests (IETF draft "The Idempotency-Key HTTP Header Field").
+"""Idempotency keys in the database: their lifecycle, in the transaction of the request they
+guard (the HTTP side, reading the header and replaying, is `app.core.idempotency_http`).
 
 The key is claimed inside the request's own transaction, before the work: a row in
 `idempotency_keys` keyed by (caller, key). The response is written into that row before the
@@ -8,29 +9,20 @@ is still running waits on the unique index (PostgreSQL) or the write lock (SQLit
 replays the stored response; the same key with a different request is a 422.
 """
 
-import hashlib
-import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from starlette.requests import Request
-from starlette.responses import Response
 
 from app.core.problems import ValidationProblem, field_error, validation_problem
 from app.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-REPLAYED_HEADER = "Idempotent-Replayed"
-KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
-ANONYMOUS_CALLER = "anonymous"
 STORED_HEADERS = ("location", "etag")
 
 
@@ -54,54 +46,6 @@ class IdempotentReplay(Exception):  # noqa: N818 (control flow: answers with the
         self.status_code = status_code
         self.body = body
         self.headers = headers
-
-    def response(self) -> Response:
-        return Response(
-            content=self.body,
-            status_code=self.status_code,
-            media_type="application/json",
-            headers={**self.headers, REPLAYED_HEADER: "true"},
-        )
-
-
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """Method, path and the body as JSON (key order and whitespace do not matter)."""
-    try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
-    except (ValueError, RecursionError):
-        canonical = body
-    digest = hashlib.sha256(f"{method} {path}\n".encode())
-    digest.update(canonical)
-    return digest.hexdigest()
-
-
-async def request_fingerprint(request: Request) -> RequestFingerprint | None:
-    """The key and fingerprint of a POST carrying an Idempotency-Key; None otherwise."""
-    key = request.headers.get(HEADER)
-    if request.method != "POST" or key is None:
-        return None
-    if not KEY_PATTERN.fullmatch(key):
-        raise validation_problem(
-            [
-                field_error(
-                    ("header", HEADER), "must be 1-255 visible ASCII characters", "key_invalid"
-                )
-            ]
-        )
-    body = await request.body()
-    return RequestFingerprint(key, fingerprint(request.method, request.url.path, body))
-
-
-IdempotencyKeyDep = Annotated[RequestFingerprint | None, Depends(request_fingerprint)]
-"""A POST's Idempotency-Key, checked before the path and body are validated."""
-
-
-def caller_of(request: Request) -> str:
-    """Keys are scoped to the caller: its API key, or anonymous when the service runs open."""
-    caller: str = getattr(request.state, "caller", ANONYMOUS_CALLER)
-    return caller
 
 
 def claim(

@@ -6,12 +6,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.core import idempotency
 from app.core.http import DATABASE_PROBLEMS
+from app.core.idempotency_http import store_response
 from app.core.strict_query import StrictQueryRoute
 
 
@@ -21,17 +20,7 @@ class ServiceRoute(StrictQueryRoute):
 
         async def handle_and_record(request: Request) -> Response:
             response = await handle(request)
-            claim: idempotency.Claim | None = getattr(request.state, "idempotency_claim", None)
-            if claim is not None:
-                # Still inside the request's transaction: the session commits after this.
-                await run_in_threadpool(
-                    idempotency.store,
-                    request.state.db_session,
-                    claim,
-                    response.status_code,
-                    bytes(response.body),
-                    response.headers,
-                )
+            await store_response(request, response)
             return response
 
         return handle_and_record

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.core import idempotency
 from app.core.batcher import Overloaded
 from app.core.http import parse_json_body, validate_body
+from app.core.idempotency_http import replayed, request_fingerprint
 from app.core.problems import (
     ServiceOverloadedProblem,
     problem_response,
@@ -84,7 +85,7 @@ class ReadingsHotPath:
         except RequestValidationError as error:
             response = problem_response(request_validation_problem(error))
         except idempotency.IdempotentReplay as replay:
-            response = replay.response()
+            response = replayed(replay)
         except Problem as problem:
             response = problem_response(problem)
         await response(scope, receive, send)
@@ -95,7 +96,7 @@ class ReadingsHotPath:
         # dependency of the route); then the path parameter and the body are validated, and
         # their errors reported together.
         value = await parse_json_body(request)
-        key = await idempotency.request_fingerprint(request)
+        key = await request_fingerprint(request)
         errors: list[Any] = []
         try:
             job_hash = JOB_HASH.validate_python(raw_job_hash)

@@ -10,11 +10,8 @@ from app.budget.schemas import BudgetRecord
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.http import location, problem_responses, set_location
-from app.core.idempotency import (
-    RequestFingerprint,
-    StoredResponse,
-    caller_of,
-)
+from app.core.idempotency import RequestFingerprint, StoredResponse
+from app.core.idempotency_http import caller_of
 from app.core.pagination import PageParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
