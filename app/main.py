@@ -61,6 +61,47 @@ Every error is an RFC 9457 `application/problem+json` document.
 """
 
 
+TAGS = [
+    {
+        "name": "jobs",
+        "description": "The orchestrator's loop, per job: report entropy readings (each adjusts "
+        "the budget and may trigger an entropy response), pick a pattern to apply (exploring at "
+        "the rate of the budget), and the job's policy (bounds, rates, thresholds).",
+    },
+    {
+        "name": "budget",
+        "description": "The exploration budget: the share of picks that explore rather than "
+        "exploit, one record per change, with its history and statistics.",
+    },
+    {
+        "name": "entropy-responses",
+        "description": "What the service does when a job's diversity collapses: boost the "
+        "budget and revisit quarantined patterns. Checks, triggers, history and statistics.",
+    },
+    {
+        "name": "pattern-entropy",
+        "description": "Pattern diversity: the Shannon entropy of how often each pattern was "
+        "applied, now or as recorded snapshots.",
+    },
+    {
+        "name": "patterns",
+        "description": "The patterns a learning system applies, their quarantine status, and "
+        "each application with its outcome.",
+    },
+    {
+        "name": "alerts",
+        "description": "Alert rules evaluated now over a job's budget, responses and diversity.",
+    },
+    WEBHOOKS_TAG,
+    {
+        "name": "operations",
+        "description": "Liveness and readiness for load balancers and orchestrators; open "
+        "without a key and not rate-limited.",
+    },
+]
+"""Every tag of the document, in the order the docs show them."""
+
+
 NAMED_ENUMS = {
     "AdjustmentType": AdjustmentType,
     "QuarantineStatus": QuarantineStatus,
@@ -136,7 +177,7 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
         description=API_DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        openapi_tags=[WEBHOOKS_TAG],
+        openapi_tags=TAGS,
         webhooks=webhook_events,
     )
     app.state.settings = settings
@@ -189,7 +230,7 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     )  # outermost
     # The request id, metrics and access log: around everything.
     wrap_outermost(app, metrics, access_log=settings.access_log)
-    install_openapi(app, enums=NAMED_ENUMS)
+    install_openapi(app, enums=NAMED_ENUMS, keys_required=lambda: keys_required(keys, settings))
     if not metrics.multiprocess and multiprocessing.parent_process() is not None:
         logger.warning(
             "%s is not set: /metrics shows this worker process only; serve with "
@@ -197,6 +238,14 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
             MULTIPROC_DIR_ENV,
         )
     return app
+
+
+def keys_required(keys: KeyStore, settings: Settings) -> bool:
+    """Whether callers need a key now, as the document should say: the store's latest snapshot
+    (`ApiKeyAuth` refreshes a stale one for each /openapi.json), or the configured keys alone
+    while the table could not be read."""
+    snapshot = keys.latest()
+    return snapshot.active if snapshot is not None else bool(settings.configured_keys)
 
 
 @contextmanager

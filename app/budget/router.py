@@ -13,6 +13,7 @@ from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.history import add_history_route, job_filter
 from app.core.http import (
+    CREATED_AT_LOCATION,
     WRITE_PROBLEMS,
     JobHashQuery,
     problem_responses,
@@ -54,7 +55,7 @@ def get_budget_record(session: DbSession, record_id: Identifier) -> BudgetRecord
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Set the budget directly",
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **CREATED_AT_LOCATION},
 )
 def set_budget(
     session: DbSession, clock: ClockDep, body: BudgetUpdate, request: Request, response: Response
@@ -69,7 +70,7 @@ def set_budget(
     "/adjustments",
     status_code=status.HTTP_201_CREATED,
     summary="Adjust the budget to an entropy",
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **CREATED_AT_LOCATION},
 )
 def adjust_budget(
     session: DbSession,

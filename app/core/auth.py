@@ -49,8 +49,9 @@ from app.models import ApiKey
 
 logger = logging.getLogger("app.auth")
 
+OPENAPI_PATH = "/openapi.json"
 OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {"/healthz", "/readyz", OPENAPI_PATH, "/docs", "/docs/oauth2-redirect", "/redoc"}
     | {"/dashboard"}
 )
 OPEN_PREFIXES = ("/static-offline-docs/", "/dashboard/static/")
@@ -119,6 +120,10 @@ class KeyStore:
         if self._snapshot is not None and time.monotonic() < self._fresh_until:
             return self._snapshot
         return None
+
+    def latest(self) -> KeySnapshot | None:
+        """The last snapshot loaded, fresh or not (None before the first load)."""
+        return self._snapshot
 
     async def snapshot(self) -> KeySnapshot:
         snapshot = self.cached()
@@ -209,6 +214,8 @@ class ApiKeyAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.is_open(route_path(scope)):
+            if scope["type"] == "http" and route_path(scope) == OPENAPI_PATH:
+                await self._fresh_keys()  # the document says whether a key is required
             await self.app(scope, receive, send)
             return
         keys = self.store.cached()
@@ -237,6 +244,14 @@ class ApiKeyAuth:
         scope.setdefault("state", {})["caller"] = identity.caller
         self.store.mark_used(identity)
         await self.app(scope, receive, send)
+
+    async def _fresh_keys(self) -> None:
+        """Refresh a stale snapshot; a database that does not answer leaves it stale."""
+        if self.store.cached() is None:
+            try:
+                await run_in_threadpool(self.store.refresh)
+            except (DBAPIError, PoolTimeoutError) as error:
+                logger.warning("cannot read the API keys: %s", error.__class__.__name__)
 
     def is_open(self, path: str) -> bool:
         return path in self.open_paths or path.startswith(OPEN_PREFIXES)

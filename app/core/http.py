@@ -83,6 +83,31 @@ DATABASE_PROBLEMS = problem_responses(503)
 WRITE_PROBLEMS = problem_responses(409)
 """Every write can conflict with a concurrent one (a unique constraint): 409, retry it."""
 
+CREATED_AT_LOCATION: dict[int | str, dict[str, Any]] = {
+    201: {
+        "headers": {
+            "Location": {
+                "description": "The path of what was created: GET it to read it back.",
+                "schema": {"type": "string", "examples": ["/v1/patterns/reflect-then-act"]},
+            }
+        }
+    }
+}
+"""The 201 of a creation that answers with `Location` (`set_location`)."""
+
+VERSIONED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "ETag": {
+                "description": "The version of what was returned; send it back in `If-Match` "
+                "to change it only if nobody changed it in between (else 412).",
+                "schema": {"type": "string", "examples": ['"3-9f2c41d07a3be115"']},
+            }
+        }
+    }
+}
+"""The 200 of a representation that carries its version in `ETag`."""
+
 JobHashQuery = Annotated[
     IdentifierFilter,
     Query(description="Filter by job; absent or empty means every job."),

@@ -16,14 +16,21 @@ required nullable fields get their `null` back.
 
 Access is enforced by middleware (`app.core.auth`, `app.core.middleware`), which FastAPI does not
 see; this documents it: the `bearerAuth` scheme on every `/v1` operation with its 401 (and 403 on
-writes), 413 and 415 where a body is taken, and 429 wherever the rate limit applies.
+writes), required once API keys are configured and optional while the server runs open (two
+variants of the document, chosen by the key store's state); `security: []` on the open routes;
+413 and 415 where a body is taken, and 429 wherever the rate limit applies. The idempotency of
+POSTs is read by a dependency FastAPI documents nothing of: the `Idempotency-Key` header and the
+`Idempotent-Replayed` answer are declared here on every `/v1` POST (all of which claim the key
+with their transaction, `app.core.db.get_session`).
 """
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any, get_args
 
 from fastapi import FastAPI
 
+from app.core import idempotency, idempotency_http
 from app.core.http import problem_responses
 from app.core.methods import METHODS, WRITE_METHODS
 from app.core.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_URI
@@ -34,8 +41,11 @@ SECURITY_SCHEME: dict[str, Any] = {
     "scheme": "bearer",
     "description": "An API key with the `read` scope (reads) or the `write` scope (reads and "
     "writes): `Authorization: Bearer eb_...`. A server without any API key configured runs "
-    "open and ignores it.",
+    "open and ignores it; its document then declares the key as optional.",
 }
+KEY_REQUIRED: list[dict[str, list[str]]] = [{SECURITY_SCHEME_NAME: []}]
+KEY_OPTIONAL: list[dict[str, list[str]]] = [{SECURITY_SCHEME_NAME: []}, {}]
+OPEN: list[dict[str, list[str]]] = []
 API_PREFIX = "/v1/"
 RATE_LIMIT_EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -124,34 +134,100 @@ VALIDATION_RESPONSE: dict[str, Any] = {
     },
 }
 
+NOT_READY_PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "NotReadyProblem",
+    "description": "The 503 of `/readyz`: a problem document that also gives the revisions.",
+    "type": "object",
+    "properties": {
+        **PROBLEM_FIELDS,
+        "revision": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "title": "Revision",
+            "description": "The database schema's Alembic revision; null when the database "
+            "does not answer or has no revision yet.",
+            "examples": ["0001"],
+        },
+        "head": {
+            "type": "string",
+            "title": "Head",
+            "description": "The head revision of the migrations this version ships.",
+            "examples": ["0002"],
+        },
+    },
+    "required": ["type", "title", "status", "detail", "revision", "head"],
+}
+
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": idempotency.HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Makes a retry safe: the first request with a key runs, and any later one "
+    "with the same key (from the same caller, within the key's lifetime) gets the stored "
+    "response again, with `Idempotent-Replayed: true`, instead of running twice. The same key "
+    "with a different request is a 422. 1-255 visible ASCII characters; a UUID is a good key.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": idempotency_http.KEY_PATTERN.pattern,
+    },
+    "example": "3f1c2a9e-7b4d-4e21-9c0a-5d8e6f7a8b90",
+}
+
+IDEMPOTENT_REPLAYED_HEADER: dict[str, Any] = {
+    "description": "`true` when this is the stored response of an earlier request with the "
+    "same `Idempotency-Key` (nothing ran again); absent otherwise.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+SERVERS: list[dict[str, str]] = [
+    {"url": "/", "description": "The server that serves this document (its own origin)."}
+]
+LICENSE: dict[str, str] = {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}
+
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
-def install_openapi(app: FastAPI, *, enums: Mapping[str, Any] | None = None) -> None:
-    """Wrap `app.openapi` (after fastapi-problem has wrapped it) and cache the result.
+def install_openapi(
+    app: FastAPI,
+    *,
+    enums: Mapping[str, Any] | None = None,
+    keys_required: Callable[[], bool] = lambda: True,
+) -> None:
+    """Wrap `app.openapi` (after fastapi-problem has wrapped it) and cache the result: one
+    document while API keys are required (`keys_required()`), one while the server runs open.
 
     `enums` names `Literal` types: `{"QuarantineStatus": QuarantineStatus}`.
     """
     generate: Callable[[], dict[str, Any]] = app.openapi
     named = {name: tuple(get_args(literal)) for name, literal in (enums or {}).items()}
-    cached: dict[str, Any] = {}
+    cached: dict[bool, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
-        if not cached:
-            cached.update(_customise(generate(), named))
-        return cached
+        required = keys_required()
+        if required not in cached:
+            cached[required] = _customise(copy.deepcopy(generate()), named, required)
+        return cached[required]
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -> dict[str, Any]:
+def _customise(
+    document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]], keys_required: bool
+) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    document["servers"] = SERVERS
+    document["info"]["license"] = LICENSE
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.get("responses", {})
             if "422" in responses:
                 responses["422"] = VALIDATION_RESPONSE
-    _document_access(document)
+    _document_access(document, KEY_REQUIRED if keys_required else KEY_OPTIONAL)
+    _document_idempotency(document)
+    for operations in document.get("webhooks", {}).values():
+        for operation in operations.values():
+            operation["security"] = OPEN  # signed by the service (see their headers), no key
     _add_links(document)
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
@@ -163,6 +239,7 @@ def _customise(document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]]) -
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     schemas["ValidationProblem"] = VALIDATION_PROBLEM_SCHEMA
+    schemas["NotReadyProblem"] = NOT_READY_PROBLEM_SCHEMA
     for schema in schemas.values():
         _restore_null_examples(schema)
     return document
@@ -227,7 +304,7 @@ def _add_links(document: dict[str, Any]) -> None:
             }
 
 
-def _document_access(document: dict[str, Any]) -> None:
+def _document_access(document: dict[str, Any], security: list[dict[str, list[str]]]) -> None:
     document.setdefault("components", {}).setdefault("securitySchemes", {})[
         SECURITY_SCHEME_NAME
     ] = SECURITY_SCHEME
@@ -236,8 +313,9 @@ def _document_access(document: dict[str, Any]) -> None:
             if method.upper() not in METHODS:
                 continue
             statuses: list[int] = []
+            operation["security"] = OPEN
             if path.startswith(API_PREFIX):
-                operation["security"] = [{SECURITY_SCHEME_NAME: []}]
+                operation["security"] = security
                 statuses += [401, 403] if method.upper() in WRITE_METHODS else [401]
             if "requestBody" in operation:
                 statuses += [413, 415]
@@ -247,6 +325,24 @@ def _document_access(document: dict[str, Any]) -> None:
             for status, response in problem_responses(*statuses).items():
                 responses.setdefault(str(status), response)
             operation["responses"] = dict(sorted(responses.items()))
+
+
+def _document_idempotency(document: dict[str, Any]) -> None:
+    components = document.setdefault("components", {})
+    components.setdefault("parameters", {})["IdempotencyKey"] = IDEMPOTENCY_KEY_PARAMETER
+    components.setdefault("headers", {})["IdempotentReplayed"] = IDEMPOTENT_REPLAYED_HEADER
+    for path, operations in document.get("paths", {}).items():
+        operation = operations.get("post")
+        if operation is None or not path.startswith(API_PREFIX):
+            continue
+        operation.setdefault("parameters", []).append(
+            {"$ref": "#/components/parameters/IdempotencyKey"}
+        )
+        for status, response in operation["responses"].items():
+            if status[0] == "2":
+                response.setdefault("headers", {})[idempotency_http.REPLAYED_HEADER] = {
+                    "$ref": "#/components/headers/IdempotentReplayed"
+                }
 
 
 def _restore_null_examples(schema: dict[str, Any]) -> None:

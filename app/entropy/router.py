@@ -7,7 +7,13 @@ from fastapi import Query, Request, Response, status
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.history import add_history_route
-from app.core.http import WRITE_PROBLEMS, JobHashQuery, problem_responses, set_location
+from app.core.http import (
+    CREATED_AT_LOCATION,
+    WRITE_PROBLEMS,
+    JobHashQuery,
+    problem_responses,
+    set_location,
+)
 from app.core.problems import field_error, validation_problem
 from app.core.repository import HistoryFilters
 from app.core.routing import service_router
@@ -74,7 +80,7 @@ def get_pattern_entropy(
     "/snapshots",
     status_code=status.HTTP_201_CREATED,
     summary="Record a diversity snapshot",
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **CREATED_AT_LOCATION},
 )
 def record_pattern_entropy_snapshot(
     session: DbSession,

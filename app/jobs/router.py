@@ -9,7 +9,7 @@ from app.budget.router import router as budget_router
 from app.budget.schemas import BudgetRecord
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import location, problem_responses, set_location
+from app.core.http import CREATED_AT_LOCATION, VERSIONED, location, problem_responses, set_location
 from app.core.idempotency import RequestFingerprint, StoredResponse
 from app.core.idempotency_http import caller_of
 from app.core.pagination import PageParams
@@ -53,6 +53,7 @@ def list_jobs(session: DbSession, page: PageParams) -> JobPage:
     "/{job_hash}/policy",
     summary="A job's policy (the server defaults when it has none)",
     response_description="The policy; its version is in the ETag header.",
+    responses=VERSIONED,
 )
 def get_job_policy(
     session: DbSession, job_hash: Identifier, request: Request, response: Response
@@ -65,7 +66,7 @@ def get_job_policy(
 @router.put(
     "/{job_hash}/policy",
     summary="Replace a job's policy",
-    responses=problem_responses(409, 412),
+    responses={**problem_responses(409, 412), **VERSIONED},
 )
 def put_job_policy(
     session: DbSession,
@@ -91,7 +92,7 @@ def put_job_policy(
     "/{job_hash}/selections",
     status_code=status.HTTP_201_CREATED,
     summary="Pick a pattern for the job, exploring at the rate of its budget",
-    responses=problem_responses(409),
+    responses={**problem_responses(409), **CREATED_AT_LOCATION},
 )
 def select_pattern(
     session: DbSession,
@@ -125,7 +126,7 @@ readings_router = service_router("/v1/jobs", "jobs")
     status_code=status.HTTP_201_CREATED,
     summary="Report one entropy measurement of a job",
     response_model=ReadingResult,
-    responses=problem_responses(409),
+    responses={**problem_responses(409), **CREATED_AT_LOCATION},
 )
 def record_entropy_reading(job_hash: Identifier, body: ReadingRequest) -> ReadingResult:
     """In one transaction: adjust the budget under the job's policy, then check whether an

@@ -44,7 +44,7 @@ NOT_READY_RESPONSE: dict[int | str, dict[str, Any]] = {
         },
         "content": {
             PROBLEM_MEDIA_TYPE: {
-                "schema": {"$ref": "#/components/schemas/Problem"},
+                "schema": {"$ref": "#/components/schemas/NotReadyProblem"},
                 "example": {
                     "type": PROBLEM_TYPE_URI.format(type=NOT_READY.type),
                     "title": NOT_READY.title,

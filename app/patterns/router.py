@@ -6,7 +6,12 @@ from fastapi import Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
+from app.core.http import (
+    CREATED_AT_LOCATION,
+    WRITE_PROBLEMS,
+    problem_responses,
+    set_location,
+)
 from app.core.pagination import PageParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
@@ -32,7 +37,7 @@ applications_router = service_router("/v1/pattern-applications", "patterns")
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a pattern",
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **CREATED_AT_LOCATION},
 )
 def create_pattern(
     session: DbSession, clock: ClockDep, body: PatternCreate, request: Request, response: Response
@@ -74,7 +79,7 @@ def update_pattern_status(
     "/{pattern_id}/applications",
     status_code=status.HTTP_201_CREATED,
     summary="Record one application of a pattern",
-    responses=problem_responses(404, 409),
+    responses={**problem_responses(404, 409), **CREATED_AT_LOCATION},
 )
 def record_pattern_application(
     session: DbSession,

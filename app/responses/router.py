@@ -9,6 +9,7 @@ from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.history import add_history_route, job_filter
 from app.core.http import (
+    CREATED_AT_LOCATION,
     WRITE_PROBLEMS,
     JobHashQuery,
     problem_responses,
@@ -60,7 +61,7 @@ def check_entropy_response(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Trigger an entropy response",
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **CREATED_AT_LOCATION},
 )
 def trigger_entropy_response(
     session: DbSession, clock: ClockDep, body: TriggerRequest, request: Request, response: Response

@@ -18,7 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
-from app.core.http import WRITE_PROBLEMS, problem_responses, set_location
+from app.core.http import (
+    CREATED_AT_LOCATION,
+    WRITE_PROBLEMS,
+    problem_responses,
+    set_location,
+)
 from app.core.pagination import PageParams
 from app.core.problems import field_error, validation_problem
 from app.core.routing import service_router
@@ -84,7 +89,7 @@ def _wake_dispatcher(request: Request) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a webhook endpoint (its secret is shown once)",
-    responses=WRITE_PROBLEMS,
+    responses={**WRITE_PROBLEMS, **CREATED_AT_LOCATION},
 )
 def create_webhook(
     body: Annotated[EndpointCreate, Depends(checked_creation)],

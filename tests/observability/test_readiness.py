@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
 from sqlalchemy import event
 
 from app.core.migrations import alembic_config, head_revisions
@@ -36,6 +37,9 @@ def assert_not_ready(client: TestClient, detail: str, revision: str | None) -> d
     assert body["title"] == "Not ready"
     assert body["detail"] == detail
     assert body["revision"] == revision
+    components = client.get("/openapi.json").json()["components"]
+    documented = {"$ref": "#/components/schemas/NotReadyProblem", "components": components}
+    Draft202012Validator(documented).validate(body)  # as /openapi.json declares it
     return body
 
 

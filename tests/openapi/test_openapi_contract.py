@@ -4,11 +4,14 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.alerts.schemas import AlertReport
 from app.budget.schemas import (
@@ -17,6 +20,7 @@ from app.budget.schemas import (
     BudgetStatistics,
     BudgetUpdate,
 )
+from app.core import api_keys
 from app.core.settings import Settings
 from app.entropy.schemas import PatternEntropyMetrics, PatternEntropySnapshot, SnapshotRequest
 from app.jobs.schemas import (
@@ -179,7 +183,7 @@ def test_every_error_response_is_a_problem_document(document: dict[str, Any]) ->
             if status[0] in "45":
                 assert list(response["content"]) == [PROBLEM], f"{method} {path} {status}"
                 ref = response["content"][PROBLEM]["schema"]["$ref"]
-                assert ref.rsplit("/", 1)[1] in {"Problem", "ValidationProblem"}
+                assert ref.rsplit("/", 1)[1] in {"Problem", "ValidationProblem", "NotReadyProblem"}
 
 
 def test_404_409_and_503_appear_where_they_can_happen(document: dict[str, Any]) -> None:
@@ -266,15 +270,56 @@ def test_v1_operations_declare_the_bearer_scheme_and_its_401_and_403(
         statuses = set(operation["responses"])
         name = operation["operationId"]
         if not path.startswith("/v1/"):
-            assert "security" not in operation, name  # health and the like stay open
+            assert operation["security"] == [], name  # health and the like stay open
             assert "401" not in statuses, name
             continue
-        assert operation["security"] == [{"bearerAuth": []}], name
         assert "401" in statuses, name
         assert "WWW-Authenticate" in operation["responses"]["401"]["headers"], name
         assert ("403" in statuses) == (method in WRITE_METHODS), name
         checked += 1
     assert checked >= 28
+
+
+def v1_security(document: dict[str, Any]) -> list[Any]:
+    """The security requirements of the /v1 operations, which must all be the same."""
+    found = {
+        json.dumps(operation["security"])
+        for path, _, operation in operations(document)
+        if path.startswith("/v1/")
+    }
+    assert len(found) == 1, found
+    requirements: list[Any] = json.loads(found.pop())
+    return requirements
+
+
+def test_an_open_server_declares_the_key_optional(document: dict[str, Any]) -> None:
+    """No key configured: a request without one is valid, and the document says so."""
+    assert v1_security(document) == [{"bearerAuth": []}, {}]
+
+
+def test_a_keyed_server_declares_the_key_required(settings: Settings) -> None:
+    from tests.security.conftest import CONFIGURED_KEYS
+
+    keyed = settings.model_copy(update={"api_keys": CONFIGURED_KEYS})
+    with TestClient(create_app(keyed)) as client:
+        assert v1_security(client.get("/openapi.json").json()) == [{"bearerAuth": []}]
+
+
+def test_a_key_created_in_the_table_makes_the_key_required(
+    settings: Settings, engine: Engine
+) -> None:
+    """`entropy-budget keys create` closes an open server: its document follows (once the
+    key cache expires, here at once)."""
+    fresh = settings.model_copy(update={"api_keys_cache_seconds": 0})
+    with TestClient(create_app(fresh)) as client:
+        before = client.get("/openapi.json").json()
+        with Session(engine) as session:
+            api_keys.create_key(session, name="ci", scope="read", now=datetime.now(UTC))
+            session.commit()
+        after = client.get("/openapi.json").json()
+
+    assert v1_security(before) == [{"bearerAuth": []}, {}]
+    assert v1_security(after) == [{"bearerAuth": []}]
 
 
 def test_415_413_and_429_are_documented_where_they_can_happen(document: dict[str, Any]) -> None:
