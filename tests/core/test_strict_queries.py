@@ -57,7 +57,7 @@ def documented_operations(client: TestClient) -> list[tuple[str, str, list[str]]
             if method not in HTTP_METHODS:
                 continue
             parameters = operation.get("parameters", [])
-            query = [p["name"] for p in parameters if p["in"] == "query"]
+            query = [p["name"] for p in parameters if p.get("in") == "query"]
             concrete = path.replace("{", "").replace("}", "")  # /v1/patterns/pattern_id
             found.append((method.upper(), concrete, query))
     return found
