@@ -77,7 +77,11 @@ def put_job_policy(
     response: Response,
     if_match: Annotated[
         str | None,
-        Header(description="The ETag this change is based on; a stale one is a 412."),
+        Header(
+            alias="If-Match",  # as HTTP spells it: generated clients name the header so
+            description="The ETag this change is based on; a stale one is a 412.",
+            examples=['"3-9f2c41d07a3be115"'],
+        ),
     ] = None,
 ) -> Policy:
     """Absent fields take the server defaults; floor <= initial_budget <= ceiling."""
