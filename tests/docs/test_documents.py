@@ -97,7 +97,17 @@ def test_the_checks_catch_what_they_look_for(tmp_path: Path) -> None:
 
 
 SHELL_LANGUAGES = {"console", "sh", "bash", "shell"}
-OTHER_LANGUAGES = {"text", "json", "yaml", "http", "python", "toml", "ini", "nginx", "sql"}
+OTHER_LANGUAGES = {
+    "text",
+    "json",
+    "yaml",
+    "http",
+    "python",
+    "typescript",
+    "toml",
+    "ini",
+    "nginx",
+} | {"sql"}
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
