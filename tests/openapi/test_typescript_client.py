@@ -22,6 +22,7 @@ from tests.support import Server, uvicorn_server
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.timeout(900),  # npm ci, generation and tsc take minutes on a loaded machine
     pytest.mark.skipif(
         shutil.which("node") is None or shutil.which("npm") is None,
         reason="Node.js and npm are not installed (Debian: apt-get install nodejs npm)",
