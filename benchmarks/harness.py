@@ -243,8 +243,11 @@ def wrk(
     script: Path | None = None,
     threads: int = 2,
     env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     arguments = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        arguments += ["-H", f"{name}: {value}"]
     if script:
         arguments += ["-s", str(script)]
     output = subprocess.run(

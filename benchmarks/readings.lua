@@ -1,6 +1,7 @@
 -- wrk script: POST one entropy reading per request, spread over JOBS jobs.
--- Serve with RATE_LIMIT_ENABLED=false (or a RATE_LIMIT above the load): wrk is one client
--- address, which the default limit holds to 6000 requests a minute per worker.
+-- Serve with a RATE_LIMIT above the load (or RATE_LIMIT_ENABLED=false): wrk is one caller,
+-- which the default limit holds to 6000 requests a minute per worker. An API key, when the
+-- service needs one, comes from wrk's -H "Authorization: Bearer ..." (kept by wrk.format).
 local jobs = tonumber(os.getenv("JOBS") or "100")
 local counter = 0
 local thread_id = 0

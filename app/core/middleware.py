@@ -45,7 +45,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             response = problem_response(http_problem(413, self._detail()))
             await response(scope, receive, send)
@@ -86,7 +86,7 @@ class Utf8JsonBody:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _declares_json(Headers(scope=scope)):
+        if scope["type"] != "http" or not is_json_media_type(header(scope, b"content-type") or b""):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -115,8 +115,14 @@ class Utf8JsonBody:
         )
 
 
-def _declares_json(headers: Headers) -> bool:
-    return is_json_media_type(headers.get("content-type", "").encode("latin-1"))
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header (`name` lower-case), straight from the scope: no
+    `Headers` object (which decodes every header) for a layer that reads one."""
+    for key, value in scope["headers"]:
+        if key == name:
+            value_bytes: bytes = value
+            return value_bytes
+    return None
 
 
 def _json_members(body: bytes) -> int:

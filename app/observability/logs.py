@@ -20,7 +20,7 @@ import logging.config
 import os
 import sys
 from collections.abc import MutableMapping
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, cast
 
 import structlog
 from asgi_correlation_id.context import correlation_id
@@ -69,14 +69,54 @@ def leading_fields_first(
     return ordered
 
 
+TIMESTAMPER = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        TIMESTAMPER,
     ]
+
+
+COMPLETE_LINE = "_entropy_budget_complete_line"
+"""LogRecord attribute of a record whose event dict already holds every field of its line."""
+
+
+def log_complete_line(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+    """Log a line per request cheaply (the access log): its leading fields are filled in here,
+    so neither structlog's processor chain nor, in JSON, the formatter's runs for it. About
+    20 us instead of 50 (benchmarks/layers.py). The record is the one structlog would make
+    (`msg` the event dict, the attributes `wrap_for_formatter` adds), so handlers that are
+    not ours (a test runner's) see the same thing. The caller checks the level first."""
+    event_dict: dict[str, Any] = {
+        "timestamp": TIMESTAMPER(None, "", {})["timestamp"],
+        "level": logging.getLevelName(level).lower(),
+        "logger": logger.name,
+        "event": event,
+        "request_id": correlation_id.get(),
+        **fields,
+    }
+    record = logging.LogRecord(logger.name, level, "", 0, event_dict, None, None)
+    record.__dict__.update(_logger=logger, _name=event_dict["level"], **{COMPLETE_LINE: True})
+    logger.handle(record)
+
+
+class JsonLineFormatter(structlog.stdlib.ProcessorFormatter):
+    """ProcessorFormatter, but a complete line (`log_complete_line`) goes straight to the
+    renderer: its fields are in place and in order, and it has no exception to format."""
+
+    def __init__(self, renderer: structlog.processors.JSONRenderer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.renderer = renderer
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, COMPLETE_LINE, False):
+            return str(self.renderer(None, "", cast(dict[str, Any], record.msg)))
+        return super().format(record)
 
 
 def configure_structlog() -> None:
@@ -122,19 +162,23 @@ def formatter(
         logging.logThreads = False
         logging.logProcesses = False
         logging.logMultiprocessing = False
-    finishing: list[Processor]
+    remove_meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
     if resolved_format(log_format, sys.stderr) == "json":
-        finishing = [
-            structlog.processors.format_exc_info,
-            leading_fields_first,
-            structlog.processors.JSONRenderer(),
-        ]
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=colours_for(sys.stderr))
-        finishing = [drop_empty_fields, renderer]
+        renderer = structlog.processors.JSONRenderer()
+        return JsonLineFormatter(
+            renderer,
+            foreign_pre_chain=_shared_processors(),
+            processors=[
+                remove_meta,
+                structlog.processors.format_exc_info,
+                leading_fields_first,
+                renderer,
+            ],
+        )
+    console = structlog.dev.ConsoleRenderer(colors=colours_for(sys.stderr))
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finishing],
+        processors=[remove_meta, drop_empty_fields, console],
     )
 
 

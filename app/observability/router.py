@@ -59,9 +59,14 @@ NOT_READY_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/healthz", summary="The process is up")
-async def get_health() -> Health:
-    return Health(status="ok")
+HEALTHY = Health(status="ok").model_dump_json().encode()
+
+
+@router.get("/healthz", summary="The process is up", response_model=Health)
+async def get_health() -> Response:
+    """Its answer never changes: sent as ready-made bytes, not validated and serialised anew
+    for every probe."""
+    return Response(HEALTHY, media_type="application/json")
 
 
 @router.get(
