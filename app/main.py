@@ -225,6 +225,9 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
             RateLimit,
             limit=settings.rate_limit_item,
             strategy=settings.rate_limit_strategy,
+            storage=settings.rate_limit_storage,
+            key_prefix=settings.rate_limit_key_prefix,
+            on_unchecked=metrics.rate_limit_unchecked,
             exempt=RATE_LIMIT_EXEMPT,
         )
     app.add_middleware(

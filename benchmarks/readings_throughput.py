@@ -133,12 +133,7 @@ def run(
                     if round_number:
                         results[name].append(result)
             peak_rss = served.peak_rss_mib()
-<<<<<<< HEAD
         chains = check_chains(url, accepted_readings, unanswered)
-=======
-        readings_servers = sum(1 for name in targets if name.startswith("readings"))
-        chains = check_chains(url, accepted_readings, connections * (rounds + 1) * readings_servers)
->>>>>>> 9f2458c (Cheaper layers: health routes matched first, /healthz answers ready-made bytes, the access line skips structlog's processor chain and (in JSON) the formatter's, request ids without a system call, content checks read one raw header instead of building Headers; readings_throughput runs every layer (JSON access log, metrics, a key configured and sent, an unreachable rate limit), on free ports, and measures /healthz at --versus too)
 
     def summary(name: str) -> dict[str, float]:
         runs = results[name]

@@ -6,12 +6,16 @@ middleware, each covers every route, the lean readings route as much as the stan
 """
 
 import json
+import logging
 import math
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from limits import RateLimitItem
+from limits.aio import strategies as aio_strategies
+from limits.aio.storage import RedisStorage
+from limits.errors import StorageError
 from limits.storage import MemoryStorage
 from limits.strategies import (
     FixedWindowRateLimiter,
@@ -27,6 +31,8 @@ from app.core.auth import route_path
 from app.core.http import is_json_media_type
 from app.core.methods import WRITE_METHODS
 from app.core.problems import NOT_UTF8_JSON, body_problem, http_problem, problem_response
+
+logger = logging.getLogger("app.rate_limit")
 
 
 class BodySizeLimit:
@@ -237,15 +243,94 @@ RATE_LIMITERS: dict[str, type[RateLimiter]] = {
     "fixed-window": FixedWindowRateLimiter,
     "sliding-window-counter": SlidingWindowCounterRateLimiter,
 }
+SHARED_RATE_LIMITERS: dict[str, type[aio_strategies.RateLimiter]] = {
+    "moving-window": aio_strategies.MovingWindowRateLimiter,
+    "fixed-window": aio_strategies.FixedWindowRateLimiter,
+    "sliding-window-counter": aio_strategies.SlidingWindowCounterRateLimiter,
+}
+SHARED_STORAGE_TIMEOUT_SECONDS = 0.25
+"""Longest a request waits on Redis (connecting, or an answer) before it is served unchecked."""
+SHARED_STORAGE_RETRY_SECONDS = 1.0
+"""After a Redis failure, requests are served unchecked for this long before Redis is tried
+again: a Redis that is down costs each request nothing, not a failed connection each."""
+FAILURE_LOG_INTERVAL_SECONDS = 10.0
+"""One warning per interval while Redis fails, with the number of requests served unchecked."""
+
+
+class SharedCounts:
+    """The counts in Redis (the `limits` library's async Redis storage, on redis-py's asyncio
+    client), shared by every worker and replica that names the same Redis and key prefix.
+
+    Fail-open: when Redis cannot answer, the request is served without a check, counted by
+    `on_unchecked` (a metric), and logged at most once per FAILURE_LOG_INTERVAL_SECONDS. A
+    rate limit protects the service; refusing every request because its counter is away
+    would make Redis a single point of failure of the whole API."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        strategy: str,
+        key_prefix: str,
+        on_unchecked: Callable[[], None],
+    ) -> None:
+        storage = RedisStorage(
+            f"async+{uri}",
+            implementation="redispy",
+            key_prefix=key_prefix,
+            wrap_exceptions=True,
+            socket_timeout=SHARED_STORAGE_TIMEOUT_SECONDS,
+            socket_connect_timeout=SHARED_STORAGE_TIMEOUT_SECONDS,
+        )
+        self.limiter = SHARED_RATE_LIMITERS[strategy](storage)
+        self.on_unchecked = on_unchecked
+        self._retry_at = 0.0
+        self._unlogged = 0
+        self._logged_at = -math.inf
+
+    async def hit(self, limit: RateLimitItem, caller: str) -> bool:
+        """Whether the caller is within its limit (True as well when Redis cannot tell)."""
+        if time.monotonic() < self._retry_at:
+            self._unchecked(None)
+            return True
+        try:
+            return await self.limiter.hit(limit, caller)
+        except StorageError as error:
+            self._retry_at = time.monotonic() + SHARED_STORAGE_RETRY_SECONDS
+            self._unchecked(error.storage_error)
+            return True
+
+    async def reset_time(self, limit: RateLimitItem, caller: str) -> float:
+        try:
+            return (await self.limiter.get_window_stats(limit, caller)).reset_time
+        except StorageError:
+            return time.time() + limit.get_expiry()
+
+    def _unchecked(self, error: Exception | None) -> None:
+        self.on_unchecked()
+        self._unlogged += 1
+        now = time.monotonic()
+        if error is not None and now - self._logged_at >= FAILURE_LOG_INTERVAL_SECONDS:
+            logger.warning(
+                "rate limit storage (Redis) failed: %s: %s; %d request(s) served without a "
+                "rate-limit check (fail-open), retrying Redis every %.0f s",
+                error.__class__.__name__,
+                error,
+                self._unlogged,
+                SHARED_STORAGE_RETRY_SECONDS,
+            )
+            self._logged_at, self._unlogged = now, 0
 
 
 class RateLimit:
     """At most `limit` requests per caller and window, else a 429 problem with Retry-After.
 
     The caller is the API key (`scope["state"]["caller"]`, set by ApiKeyAuth), else the client
-    address (the proxy's `X-Forwarded-For` when uvicorn trusts it). The counts live in this
-    process's memory (the `limits` library's memory storage): each worker process counts on its
-    own, so a caller spread over W workers and R replicas may reach W x R x limit.
+    address (the proxy's `X-Forwarded-For` when uvicorn trusts it). With `storage`
+    `memory://` the counts live in this process's memory (the `limits` library's memory
+    storage): each worker process counts on its own, so a caller spread over W workers and R
+    replicas may reach W x R x limit. With `redis://...` they live in Redis (`SharedCounts`):
+    one count per caller for every process that uses that Redis and key prefix.
     """
 
     def __init__(
@@ -254,22 +339,38 @@ class RateLimit:
         *,
         limit: RateLimitItem,
         strategy: str = "fixed-window",
+        storage: str = "memory://",
+        key_prefix: str = "entropy-budget",
         exempt: Collection[str] = (),
+        on_unchecked: Callable[[], None] = lambda: None,
     ) -> None:
         self.app = app
         self.limit = limit
-        self.limiter = RATE_LIMITERS[strategy](MemoryStorage())
         self.exempt = frozenset(exempt)
+        self.limiter = RATE_LIMITERS[strategy](MemoryStorage())
+        self.shared = (
+            None
+            if storage.startswith("memory://")
+            else SharedCounts(
+                storage, strategy=strategy, key_prefix=key_prefix, on_unchecked=on_unchecked
+            )
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or route_path(scope) in self.exempt:
             await self.app(scope, receive, send)
             return
         caller = scope.get("state", {}).get("caller") or _client_address(scope)
-        if self.limiter.hit(self.limit, caller):
-            await self.app(scope, receive, send)
-            return
-        reset_at = self.limiter.get_window_stats(self.limit, caller).reset_time
+        if self.shared is None:
+            if self.limiter.hit(self.limit, caller):
+                await self.app(scope, receive, send)
+                return
+            reset_at = self.limiter.get_window_stats(self.limit, caller).reset_time
+        else:
+            if await self.shared.hit(self.limit, caller):
+                await self.app(scope, receive, send)
+                return
+            reset_at = await self.shared.reset_time(self.limit, caller)
         retry_after = max(1, math.ceil(reset_at - time.time()))
         problem = http_problem(
             429,

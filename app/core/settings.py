@@ -19,6 +19,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./data/entropy-budget.db"
 
 KeyScope = Literal["read", "write"]
 KEY_SCOPES: tuple[KeyScope, ...] = ("read", "write")
+RATE_LIMIT_STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+unix"})
 _CONFIGURED_KEY = re.compile(r"^(read|write):([0-9a-f]{64})$")
 
 
@@ -204,6 +205,20 @@ class Settings(BaseSettings):
         description="Requests per caller (API key, else client address) and worker process, "
         "in the `limits` notation: `100/second`, `6000/minute`, `10 per 5 seconds`.",
     )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where the counts live. memory://: in each worker process (a caller "
+        "spread over W workers and R replicas may reach W x R x RATE_LIMIT). "
+        "redis://[:password@]host:port/db (rediss:// with TLS, redis+unix:///path): one count "
+        "per caller shared by every worker and replica. If Redis fails, requests are served "
+        "unchecked (fail-open), logged and counted in entropy_budget_rate_limit_unchecked_total.",
+    )
+    rate_limit_key_prefix: str = Field(
+        default="entropy-budget",
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        description="Prefix of the rate-limit keys in Redis: deployments sharing a Redis "
+        "count apart when their prefixes differ.",
+    )
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = Field(
         default="fixed-window",
         description="fixed-window: one counter per caller and window, the cheapest (about 3 us "
@@ -365,6 +380,17 @@ class Settings(BaseSettings):
         if len(items) != 1 or items[0].amount < 1:
             raise ValueError(
                 f"{value!r} is not one rate limit such as '6000/minute' or '100 per second'"
+            )
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _valid_rate_limit_storage(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in RATE_LIMIT_STORAGE_SCHEMES:
+            raise ValueError(
+                "RATE_LIMIT_STORAGE is memory:// or a Redis URL (redis://host:port/db, "
+                "rediss://..., redis+unix:///path)"
             )
         return value
 

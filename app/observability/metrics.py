@@ -127,6 +127,13 @@ class Instruments:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.rate_limit_unchecked = Counter(
+            "rate_limit_unchecked",
+            "Requests served without a rate-limit check because the shared rate-limit "
+            "storage (Redis) failed or was being retried (fail-open).",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         self.workers = Gauge(
             "worker_processes",
             "Worker processes serving (each live worker adds 1).",
@@ -265,6 +272,10 @@ class Metrics:
         for table, at in oldest.items():
             age = 0.0 if at is None else max(0.0, (now - at).total_seconds())
             self._instruments.retention_oldest.labels(table).set(age)
+
+    def rate_limit_unchecked(self) -> None:
+        """A request served without its rate-limit check (`app.core.middleware.SharedCounts`)."""
+        self._instruments.rate_limit_unchecked.inc()
 
     def worker_started(self) -> None:
         self._instruments.workers.set(1)

@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from compose_spec import PyCompose
@@ -57,9 +58,10 @@ def test_compose_file_follows_the_compose_specification() -> None:
     PyCompose.from_json(json.dumps(compose())).validate()
 
 
-def test_the_four_services_and_their_wiring(services: dict[str, Any]) -> None:
-    assert set(services) == {"postgres", "migrate", "api", "nginx"}
+def test_the_five_services_and_their_wiring(services: dict[str, Any]) -> None:
+    assert set(services) == {"postgres", "migrate", "api", "redis", "nginx"}
     assert services["postgres"]["image"] == "postgres:15"
+    assert services["redis"]["image"] == "redis:7-alpine"
     assert services["nginx"]["image"] == "nginx:1.27-alpine"
 
     # migrate and api run the one image built from this repository's Dockerfile.
@@ -90,7 +92,10 @@ def test_startup_order_postgres_then_migrate_then_api_then_nginx(
     assert migrate["restart"] == "no"
     assert migrate["healthcheck"] == {"disable": True}  # it serves no HTTP
 
-    assert api["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert api["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "redis": {"condition": "service_healthy"},
+    }
     assert api["deploy"]["replicas"] >= 2
     assert nginx["depends_on"] == {"api": {"condition": "service_healthy"}}
 
@@ -123,6 +128,21 @@ def test_every_service_has_resource_limits_and_rotated_logs(services: dict[str, 
     api = services["api"]
     memory = api["deploy"]["resources"]["limits"]["memory"]
     assert int(memory[:-1]) * (1024 if memory.endswith("g") else 1) >= 128 * _workers(api)
+
+
+def test_the_replicas_share_their_rate_limit_in_the_redis_service(
+    services: dict[str, Any],
+) -> None:
+    storage = services["api"]["environment"]["RATE_LIMIT_STORAGE"]
+    url = urlsplit(Settings(rate_limit_storage=storage).rate_limit_storage)
+
+    assert (url.scheme, url.hostname) == ("redis", "redis")
+    assert str(url.port) in services["redis"]["expose"]
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    # Counts that expire with their window: no persistence, bounded memory.
+    command = services["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "no"
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-ttl"
 
 
 def test_migrate_command_is_the_cli_command() -> None:
