@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session
 
 from app.core.pagination import PageRequest, keyset_page
+from app.core.repository import RepositoryBase
 from app.models import Pattern, PatternApplication
 
 SELECTABLE_STATUSES = ("pending", "validated")
@@ -20,15 +20,10 @@ class Revisit(NamedTuple):
     status_sequence: int
 
 
-class PatternRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, pattern_id: str, *, for_update: bool = False) -> Pattern | None:
-        statement = select(Pattern).where(Pattern.id == pattern_id)
-        if for_update:
-            statement = statement.with_for_update(key_share=True)
-        return self.session.scalars(statement).first()
+class PatternRepository(RepositoryBase[Pattern]):
+    model = Pattern
+    noun = "pattern"
+    blocks_references = False  # every application's foreign key check reads its pattern
 
     def existing_ids(self, pattern_ids: Collection[str]) -> set[str]:
         statement = select(Pattern.id).where(Pattern.id.in_(pattern_ids))
@@ -119,15 +114,9 @@ class PatternRepository:
         return [Revisit(pattern_id, sequences[pattern_id]) for pattern_id in revisited]
 
 
-class ApplicationRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def get(self, application_id: str, *, for_update: bool = False) -> PatternApplication | None:
-        statement = select(PatternApplication).where(PatternApplication.id == application_id)
-        if for_update:
-            statement = statement.with_for_update()
-        return self.session.scalars(statement).first()
+class ApplicationRepository(RepositoryBase[PatternApplication]):
+    model = PatternApplication
+    noun = "pattern application"
 
     def add_all(self, applications: Sequence[PatternApplication]) -> None:
         self.session.add_all(applications)

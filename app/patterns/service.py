@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.clock import Clock
 from app.core.pagination import PageRequest
-from app.core.problems import ConflictProblem, NotFoundProblem, field_error, validation_problem
+from app.core.problems import ConflictProblem, field_error, validation_problem
 from app.diversity import service as diversity
 from app.models import Pattern, PatternApplication
 from app.patterns.repository import ApplicationRepository, PatternRepository
@@ -55,10 +55,7 @@ def create_pattern(session: Session, clock: Clock, body: PatternCreate) -> Patte
 
 
 def get_pattern(session: Session, pattern_id: str) -> Pattern:
-    pattern = PatternRepository(session).get(pattern_id)
-    if pattern is None:
-        raise NotFoundProblem(f"No pattern {pattern_id!r}.")
-    return pattern
+    return PatternRepository(session).get_or_404(pattern_id)
 
 
 def list_patterns(
@@ -71,9 +68,7 @@ def update_status(
     session: Session, clock: Clock, pattern_id: str, body: PatternStatusUpdate
 ) -> Pattern:
     """Set status and reason; entering `quarantined` or `validated` stamps its time."""
-    pattern = PatternRepository(session).get(pattern_id, for_update=True)
-    if pattern is None:
-        raise NotFoundProblem(f"No pattern {pattern_id!r}.")
+    pattern = PatternRepository(session).get_or_404(pattern_id, for_update=True)
     old_status = pattern.quarantine_status
     entering = body.quarantine_status != old_status
     now = clock()
@@ -105,8 +100,7 @@ def update_status(
 def record_application(
     session: Session, clock: Clock, pattern_id: str, body: ApplicationCreate
 ) -> PatternApplication:
-    if PatternRepository(session).get(pattern_id) is None:
-        raise NotFoundProblem(f"No pattern {pattern_id!r}.")
+    PatternRepository(session).get_or_404(pattern_id)
     return record(session, clock(), [(pattern_id, body)])[0]
 
 
@@ -134,9 +128,7 @@ def report_outcome(
     session: Session, application_id: str, body: ApplicationOutcome
 ) -> PatternApplication:
     """Set (or correct) an application's outcome, keeping its pattern's counts in step."""
-    application = ApplicationRepository(session).get(application_id, for_update=True)
-    if application is None:
-        raise NotFoundProblem(f"No pattern application {application_id!r}.")
+    application = ApplicationRepository(session).get_or_404(application_id, for_update=True)
     before, after = application.pattern_led_to_success, body.pattern_led_to_success
     application.pattern_led_to_success = after
     session.flush()
@@ -151,10 +143,7 @@ def report_outcome(
 
 
 def get_application(session: Session, application_id: str) -> PatternApplication:
-    application = ApplicationRepository(session).get(application_id)
-    if application is None:
-        raise NotFoundProblem(f"No pattern application {application_id!r}.")
-    return application
+    return ApplicationRepository(session).get_or_404(application_id)
 
 
 def record(

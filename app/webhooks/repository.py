@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.orm import table_of
 from app.core.pagination import PageRequest, keyset_page
+from app.core.repository import RepositoryBase
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 _endpoints = table_of(WebhookEndpoint)
@@ -17,20 +18,14 @@ _messages = table_of(WebhookMessage)
 _deliveries = table_of(WebhookDelivery)
 
 
-class EndpointRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+class EndpointRepository(RepositoryBase[WebhookEndpoint]):
+    model = WebhookEndpoint
+    noun = "webhook endpoint"
 
     def add(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         self.session.add(endpoint)
         self.session.flush()
         return endpoint
-
-    def get(self, endpoint_id: str, *, for_update: bool = False) -> WebhookEndpoint | None:
-        statement = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
-        if for_update:
-            statement = statement.with_for_update()
-        return self.session.scalars(statement).first()
 
     def page(self, page: PageRequest) -> tuple[Sequence[WebhookEndpoint], str | None]:
         return keyset_page(

@@ -43,10 +43,7 @@ def create_endpoint(
 def get_endpoint(
     session: Session, endpoint_id: str, *, for_update: bool = False
 ) -> WebhookEndpoint:
-    endpoint = EndpointRepository(session).get(endpoint_id, for_update=for_update)
-    if endpoint is None:
-        raise NotFoundProblem(f"No webhook endpoint {endpoint_id!r}.")
-    return endpoint
+    return EndpointRepository(session).get_or_404(endpoint_id, for_update=for_update)
 
 
 def list_endpoints(
