@@ -35,6 +35,7 @@ from app.entropy.schemas import (
     PatternEntropySnapshotPage,
     SnapshotRequest,
 )
+from app.patterns.rules import QuarantineStatus
 from app.patterns.schemas import (
     ApplicationCreate,
     ApplicationRecord,
@@ -42,7 +43,6 @@ from app.patterns.schemas import (
     PatternPage,
     PatternRecord,
     PatternStatusUpdate,
-    QuarantineStatus,
 )
 from app.responses.schemas import (
     EntropyResponsePage,

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from app.alerts.router import router as alerts_router
 from app.alerts.schemas import AlertRule
 from app.budget.router import router as budget_router
-from app.budget.schemas import AdjustmentType
+from app.budget.rules import AdjustmentType
 from app.core import idempotency
 from app.core.auth import ApiKeyAuth, KeyStore
 from app.core.clock import Clock, utc_now
@@ -43,7 +43,7 @@ from app.observability.multiproc import MULTIPROC_DIR_ENV
 from app.observability.readiness import ReadinessProbe
 from app.patterns.router import applications_router
 from app.patterns.router import router as patterns_router
-from app.patterns.schemas import QuarantineStatus
+from app.patterns.rules import QuarantineStatus
 from app.responses.router import router as responses_router
 from app.responses.rules import CheckStatus
 from app.responses.schemas import ResponseAction

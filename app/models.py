@@ -5,6 +5,7 @@ stamped with the same time, and a public string `id`.
 """
 
 from datetime import datetime
+from typing import Any, get_args
 
 from sqlalchemy import (
     JSON,
@@ -22,13 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.budget.rules import AdjustmentType
 from app.core.orm import Base, SequenceKey, UTCDateTime
-
-ADJUSTMENT_TYPES = ("initial", "decay", "boost", "floor_enforced", "ceiling_enforced", "manual")
-QUARANTINE_STATUSES = ("pending", "quarantined", "validated", "retired")
-API_KEY_SCOPES = ("read", "write")
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
-DIVERSITY_SCOPES = ("global", "job")
+from app.core.settings import KeyScope
+from app.diversity.schemas import PolicyScope
+from app.patterns.rules import QuarantineStatus
+from app.webhooks.rules import DeliveryStatus
 
 HOT_ROW_STORAGE = {
     "fillfactor": 50,
@@ -43,8 +43,9 @@ reclaimed by page pruning), and autovacuum after a fixed number of dead rows, no
 share of a table that stays small, without its cost-based pause."""
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _one_of(column: str, vocabulary: Any) -> str:
+    """The CHECK constraint keeping `column` within a vocabulary (a `Literal`)."""
+    return f"{column} IN ({', '.join(repr(value) for value in get_args(vocabulary))})"
 
 
 class ExplorationBudget(Base):
@@ -57,7 +58,7 @@ class ExplorationBudget(Base):
     __tablename__ = "exploration_budget"
     __table_args__ = (
         UniqueConstraint("job_hash", "job_seq"),
-        CheckConstraint(_one_of("adjustment_type", ADJUSTMENT_TYPES), name="adjustment_type"),
+        CheckConstraint(_one_of("adjustment_type", AdjustmentType), name="adjustment_type"),
         Index("ix_exploration_budget_job_recent", "job_hash", "recorded_at", "seq"),
         Index("ix_exploration_budget_recent", "recorded_at", "seq"),
     )
@@ -124,9 +125,7 @@ class Pattern(Base):
 
     __tablename__ = "patterns"
     __table_args__ = (
-        CheckConstraint(
-            _one_of("quarantine_status", QUARANTINE_STATUSES), name="quarantine_status"
-        ),
+        CheckConstraint(_one_of("quarantine_status", QuarantineStatus), name="quarantine_status"),
         Index("ix_patterns_status_recent", "quarantine_status", "last_seen", "seq"),
         Index("ix_patterns_recent", "last_seen", "seq"),
     )
@@ -173,7 +172,7 @@ class JobPolicy(Base):
 
     __tablename__ = "job_policies"
     __table_args__ = (
-        CheckConstraint(_one_of("diversity_scope", DIVERSITY_SCOPES), name="diversity_scope"),
+        CheckConstraint(_one_of("diversity_scope", PolicyScope), name="diversity_scope"),
     )
 
     job_hash: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -271,7 +270,7 @@ class ApiKey(Base):
     """
 
     __tablename__ = "api_keys"
-    __table_args__ = (CheckConstraint(_one_of("scope", API_KEY_SCOPES), name="scope"),)
+    __table_args__ = (CheckConstraint(_one_of("scope", KeyScope), name="scope"),)
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -333,7 +332,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("endpoint_seq", "message_seq"),
-        CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(_one_of("status", DeliveryStatus), name="status"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_in_flight", "endpoint_seq", "status", "lease_until"),
         Index("ix_webhook_deliveries_endpoint_recent", "endpoint_seq", "created_at", "seq"),

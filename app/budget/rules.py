@@ -1,14 +1,20 @@
 """The budget arithmetic of the seed store, free of I/O so every writer path shares it."""
 
 from dataclasses import dataclass
+from typing import Literal
 
-DEFAULT_FLOOR = 0.05
-DEFAULT_CEILING = 0.50
-DEFAULT_DECAY_RATE = 0.95
-DEFAULT_BOOST_AMOUNT = 0.10
-DEFAULT_ENTROPY_THRESHOLD = 0.3
-INITIAL_BUDGET = 0.15
-"""Also the starting point of an entropy response for a job without any budget record."""
+from app.core.policy_defaults import (
+    DEFAULT_BOOST_AMOUNT,
+    DEFAULT_CEILING,
+    DEFAULT_DECAY_RATE,
+    DEFAULT_ENTROPY_THRESHOLD,
+    DEFAULT_FLOOR,
+    INITIAL_BUDGET,
+)
+
+AdjustmentType = Literal[
+    "initial", "decay", "boost", "floor_enforced", "ceiling_enforced", "manual"
+]
 
 
 @dataclass(frozen=True)

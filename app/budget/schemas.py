@@ -1,18 +1,17 @@
 """Request and response bodies of the exploration-budget endpoints."""
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from app.budget import rules
+from app.budget.rules import AdjustmentType
+from app.core import policy_defaults as defaults
 from app.core.pagination import Page
 from app.core.schemas import Identifier, LongText, Record, RequestBody, UnitInterval
 
-AdjustmentType = Literal[
-    "initial", "decay", "boost", "floor_enforced", "ceiling_enforced", "manual"
-]
 DecayRate = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
 
 
@@ -51,8 +50,8 @@ class BudgetRecordPage(Page[BudgetRecord]):
 
 
 class BoundedBody(RequestBody):
-    floor: UnitInterval = rules.DEFAULT_FLOOR
-    ceiling: UnitInterval = rules.DEFAULT_CEILING
+    floor: UnitInterval = defaults.DEFAULT_FLOOR
+    ceiling: UnitInterval = defaults.DEFAULT_CEILING
 
     @model_validator(mode="after")
     def _floor_not_above_ceiling(self) -> Self:
@@ -97,12 +96,12 @@ class BudgetAdjustmentRequest(BoundedBody):
                 {
                     "job_hash": "job-42",
                     "current_entropy": 0.8,
-                    "floor": 0.05,
-                    "ceiling": 0.5,
-                    "decay_rate": 0.95,
-                    "boost_amount": 0.1,
-                    "entropy_threshold": 0.3,
-                    "initial_budget": 0.15,
+                    "floor": defaults.DEFAULT_FLOOR,
+                    "ceiling": defaults.DEFAULT_CEILING,
+                    "decay_rate": defaults.DEFAULT_DECAY_RATE,
+                    "boost_amount": defaults.DEFAULT_BOOST_AMOUNT,
+                    "entropy_threshold": defaults.DEFAULT_ENTROPY_THRESHOLD,
+                    "initial_budget": defaults.INITIAL_BUDGET,
                 },
             ]
         }
@@ -110,10 +109,10 @@ class BudgetAdjustmentRequest(BoundedBody):
 
     job_hash: Identifier
     current_entropy: UnitInterval
-    decay_rate: DecayRate = rules.DEFAULT_DECAY_RATE
-    boost_amount: UnitInterval = rules.DEFAULT_BOOST_AMOUNT
-    entropy_threshold: UnitInterval = rules.DEFAULT_ENTROPY_THRESHOLD
-    initial_budget: UnitInterval = rules.INITIAL_BUDGET
+    decay_rate: DecayRate = defaults.DEFAULT_DECAY_RATE
+    boost_amount: UnitInterval = defaults.DEFAULT_BOOST_AMOUNT
+    entropy_threshold: UnitInterval = defaults.DEFAULT_ENTROPY_THRESHOLD
+    initial_budget: UnitInterval = defaults.INITIAL_BUDGET
 
     @property
     def policy(self) -> rules.AdjustmentPolicy:

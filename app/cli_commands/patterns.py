@@ -17,7 +17,8 @@ from app.cli_commands.common import (
     record_table,
     stdout,
 )
-from app.patterns.schemas import PatternStatusUpdate, QuarantineStatus
+from app.patterns.rules import QuarantineStatus
+from app.patterns.schemas import PatternStatusUpdate
 
 app = typer.Typer(help="Patterns: list them, quarantine or validate one.")
 

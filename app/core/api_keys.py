@@ -13,12 +13,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.settings import KEY_SCOPES, KeyScope
+from app.core.settings import KeyScope
 from app.models import ApiKey
 
 KEY_PREFIX = "eb_"
@@ -50,8 +51,8 @@ class CreatedKey:
 def create_key(session: Session, *, name: str, scope: KeyScope, now: datetime) -> CreatedKey:
     if not NAME_PATTERN.fullmatch(name):
         raise KeyManagementError("a key name is 1-128 characters of A-Z a-z 0-9 . _ : -")
-    if scope not in KEY_SCOPES:
-        raise KeyManagementError(f"the scope is one of {', '.join(KEY_SCOPES)}")
+    if scope not in get_args(KeyScope):
+        raise KeyManagementError(f"the scope is one of {', '.join(get_args(KeyScope))}")
     if session.scalars(select(ApiKey.id).where(ApiKey.name == name)).first() is not None:
         raise KeyManagementError(f"a key named {name!r} already exists (names are never reused)")
     key = generate_key()

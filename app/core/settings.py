@@ -12,13 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from app.core import policy_defaults as defaults
 from app.observability.logs import LogFormatSetting
 from app.webhooks.rules import DEFAULT_RETRY_SCHEDULE, parse_schedule
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/entropy-budget.db"
 
 KeyScope = Literal["read", "write"]
-KEY_SCOPES: tuple[KeyScope, ...] = ("read", "write")
 RATE_LIMIT_STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+unix"})
 _CONFIGURED_KEY = re.compile(r"^(read|write):([0-9a-f]{64})$")
 
@@ -247,20 +247,30 @@ class Settings(BaseSettings):
     readings_batch_wait_ms: float = Field(default=1.0, ge=0.0, le=100.0)
     readings_queue_size: int = Field(default=4096, ge=1, le=1_000_000)
 
-    # Server defaults of the per-job policy (the seed's numbers), for jobs without their own.
-    policy_floor: float = Field(default=0.05, ge=0.0, le=1.0)
-    policy_ceiling: float = Field(default=0.50, ge=0.0, le=1.0)
-    policy_decay_rate: float = Field(default=0.95, gt=0.0, le=1.0)
-    policy_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
-    policy_entropy_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
-    policy_initial_budget: float = Field(default=0.15, ge=0.0, le=1.0)
-    policy_response_enabled: bool = True
-    policy_response_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
-    policy_response_cooldown_seconds: int = Field(default=3600, ge=0, le=31_536_000)
-    policy_response_boost_budget: bool = True
-    policy_response_revisit_quarantine: bool = True
-    policy_response_max_quarantine_revisits: int = Field(default=3, ge=0, le=100)
-    policy_response_budget_boost_amount: float = Field(default=0.10, ge=0.0, le=1.0)
+    # Server defaults of the per-job policy, for jobs without their own.
+    policy_floor: float = Field(default=defaults.DEFAULT_FLOOR, ge=0.0, le=1.0)
+    policy_ceiling: float = Field(default=defaults.DEFAULT_CEILING, ge=0.0, le=1.0)
+    policy_decay_rate: float = Field(default=defaults.DEFAULT_DECAY_RATE, gt=0.0, le=1.0)
+    policy_boost_amount: float = Field(default=defaults.DEFAULT_BOOST_AMOUNT, ge=0.0, le=1.0)
+    policy_entropy_threshold: float = Field(
+        default=defaults.DEFAULT_ENTROPY_THRESHOLD, ge=0.0, le=1.0
+    )
+    policy_initial_budget: float = Field(default=defaults.INITIAL_BUDGET, ge=0.0, le=1.0)
+    policy_response_enabled: bool = defaults.DEFAULT_RESPONSE_ENABLED
+    policy_response_threshold: float = Field(
+        default=defaults.DEFAULT_RESPONSE_THRESHOLD, ge=0.0, le=1.0
+    )
+    policy_response_cooldown_seconds: int = Field(
+        default=defaults.DEFAULT_COOLDOWN_SECONDS, ge=0, le=31_536_000
+    )
+    policy_response_boost_budget: bool = defaults.DEFAULT_BOOST_BUDGET
+    policy_response_revisit_quarantine: bool = defaults.DEFAULT_REVISIT_QUARANTINE
+    policy_response_max_quarantine_revisits: int = Field(
+        default=defaults.DEFAULT_MAX_QUARANTINE_REVISITS, ge=0, le=100
+    )
+    policy_response_budget_boost_amount: float = Field(
+        default=defaults.DEFAULT_RESPONSE_BOOST_AMOUNT, ge=0.0, le=1.0
+    )
     policy_diversity_scope: Literal["global", "job"] = Field(
         default="global",
         description="What readings without an entropy measure by default: every job's "

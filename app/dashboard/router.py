@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.budget import rules as budget_rules
+from app.core import policy_defaults as defaults
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -53,9 +53,9 @@ def render_page() -> str:
     template = (PACKAGE_DIR / "page.html").read_text(encoding="utf-8")
     replacements = {
         "{{asset_version}}": digest.hexdigest()[:12],
-        "{{floor}}": repr(budget_rules.DEFAULT_FLOOR),
-        "{{ceiling}}": repr(budget_rules.DEFAULT_CEILING),
-        "{{diversity_threshold}}": repr(budget_rules.DEFAULT_ENTROPY_THRESHOLD),
+        "{{floor}}": repr(defaults.DEFAULT_FLOOR),
+        "{{ceiling}}": repr(defaults.DEFAULT_CEILING),
+        "{{diversity_threshold}}": repr(defaults.DEFAULT_ENTROPY_THRESHOLD),
     }
     for placeholder, value in replacements.items():
         template = template.replace(placeholder, value)

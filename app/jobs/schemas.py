@@ -5,15 +5,16 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.config import JsonDict
 
-from app.budget.schemas import BUDGET_RECORD_EXAMPLE, BudgetRecord, check_bounds
+from app.budget.schemas import BUDGET_RECORD_EXAMPLE, BudgetRecord, DecayRate, check_bounds
+from app.core import policy_defaults as defaults
 from app.core.pagination import Page
 from app.core.problems import validation_problem_from
 from app.core.schemas import INTEGRAL, Identifier, RequestBody, ShortText, UnitInterval
 from app.diversity.schemas import DiversityPolicy, DiversityPolicyChanges, ReadingDiversity
+from app.responses.rules import CheckStatus
 from app.responses.schemas import EntropyResponseRecord, QuarantineRevisits
 
 CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000), INTEGRAL]
-DecayRate = Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class JobSummary(BaseModel):
@@ -36,23 +37,24 @@ class ResponsePolicy(RequestBody):
 
 
 POLICY_EXAMPLE: JsonDict = {
-    "floor": 0.05,
-    "ceiling": 0.5,
-    "decay_rate": 0.95,
-    "boost_amount": 0.1,
-    "entropy_threshold": 0.3,
-    "initial_budget": 0.15,
+    "floor": defaults.DEFAULT_FLOOR,
+    "ceiling": defaults.DEFAULT_CEILING,
+    "decay_rate": defaults.DEFAULT_DECAY_RATE,
+    "boost_amount": defaults.DEFAULT_BOOST_AMOUNT,
+    "entropy_threshold": defaults.DEFAULT_ENTROPY_THRESHOLD,
+    "initial_budget": defaults.INITIAL_BUDGET,
     "response": {
-        "enabled": True,
-        "threshold": 0.3,
-        "cooldown_seconds": 3600,
-        "boost_budget": True,
-        "revisit_quarantine": True,
-        "max_quarantine_revisits": 3,
-        "budget_boost_amount": 0.1,
+        "enabled": defaults.DEFAULT_RESPONSE_ENABLED,
+        "threshold": defaults.DEFAULT_RESPONSE_THRESHOLD,
+        "cooldown_seconds": defaults.DEFAULT_COOLDOWN_SECONDS,
+        "boost_budget": defaults.DEFAULT_BOOST_BUDGET,
+        "revisit_quarantine": defaults.DEFAULT_REVISIT_QUARANTINE,
+        "max_quarantine_revisits": defaults.DEFAULT_MAX_QUARANTINE_REVISITS,
+        "budget_boost_amount": defaults.DEFAULT_RESPONSE_BOOST_AMOUNT,
     },
     "diversity": {"scope": "global", "half_life_seconds": None},
 }
+"""The server's defaults, as a complete policy."""
 
 
 class Policy(RequestBody):
@@ -158,7 +160,8 @@ class ReadingRequest(RequestBody):
     )
 
 
-ReadingCheckStatus = Literal["cooldown", "no_data", "below_threshold", "healthy", "disabled"]
+ReadingCheckStatus = Literal[CheckStatus, "disabled"]
+"""A response check's status; `disabled`: the job's policy turns responses off."""
 
 
 class ReadingCheck(BaseModel):

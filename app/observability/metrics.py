@@ -29,7 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
-from app.budget.schemas import AdjustmentType
+from app.budget.rules import AdjustmentType
 from app.core.methods import METHODS
 from app.core.telemetry import Tally
 from app.observability.multiproc import MULTIPROC_DIR_ENV

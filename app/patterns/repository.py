@@ -9,8 +9,7 @@ from sqlalchemy import case, select, update
 from app.core.pagination import PageRequest, keyset_page
 from app.core.repository import RepositoryBase
 from app.models import Pattern, PatternApplication
-
-SELECTABLE_STATUSES = ("pending", "validated")
+from app.patterns.rules import SELECTABLE_STATUSES
 
 
 class Revisit(NamedTuple):

@@ -16,6 +16,7 @@ from app.core.pagination import PageParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.patterns import service
+from app.patterns.rules import QuarantineStatus
 from app.patterns.schemas import (
     ApplicationBatch,
     ApplicationBatchCreate,
@@ -26,7 +27,6 @@ from app.patterns.schemas import (
     PatternPage,
     PatternRecord,
     PatternStatusUpdate,
-    QuarantineStatus,
 )
 
 router = service_router("/v1/patterns", "patterns")

@@ -1,7 +1,7 @@
 """Patterns and their applications: the data pattern diversity is computed from."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,8 +15,8 @@ from app.core.schemas import (
     ShortText,
     UnitInterval,
 )
+from app.patterns.rules import QuarantineStatus
 
-QuarantineStatus = Literal["pending", "quarantined", "validated", "retired"]
 MAX_BATCH_APPLICATIONS = 1000
 
 

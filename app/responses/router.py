@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Query, Request, Response, status
 
-from app.budget import rules as budget_rules
+from app.core import policy_defaults as defaults
 from app.core.clock import ClockDep
 from app.core.db import DbSession
 from app.core.history import add_history_route, job_filter
@@ -17,7 +17,7 @@ from app.core.http import (
 )
 from app.core.routing import service_router
 from app.core.schemas import Identifier
-from app.responses import rules, service
+from app.responses import service
 from app.responses.schemas import (
     EntropyResponseRecord,
     ResponseCheck,
@@ -41,10 +41,10 @@ def check_entropy_response(
             allow_inf_nan=False,
             description="A diversity strictly below this needs a response.",
         ),
-    ] = budget_rules.DEFAULT_ENTROPY_THRESHOLD,
+    ] = defaults.DEFAULT_RESPONSE_THRESHOLD,
     cooldown_seconds: Annotated[
         int, Query(ge=0, description="Seconds after the job's last response when none is due.")
-    ] = rules.DEFAULT_COOLDOWN_SECONDS,
+    ] = defaults.DEFAULT_COOLDOWN_SECONDS,
 ) -> ResponseCheck:
     need = service.check_response_needed(
         session, clock, job_hash, entropy_threshold, cooldown_seconds

@@ -6,8 +6,6 @@ from typing import Literal
 
 CheckStatus = Literal["cooldown", "no_data", "below_threshold", "healthy"]
 REVISIT_REASON = "Entropy response: revisiting for revalidation"
-DEFAULT_COOLDOWN_SECONDS = 3600
-DEFAULT_MAX_QUARANTINE_REVISITS = 3
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.budget import rules as budget_rules
 from app.budget.schemas import check_bounds
+from app.core import policy_defaults as defaults
 from app.core.pagination import Page
 from app.core.schemas import INTEGRAL, Identifier, Record, RequestBody, UnitInterval
-from app.responses import rules
 from app.responses.rules import CheckStatus
 
 ResponseAction = Literal["budget_boost", "quarantine_revisit"]
@@ -25,10 +25,10 @@ class TriggerContext(RequestBody):
 class ResponseConfig(RequestBody):
     boost_budget: bool = True
     revisit_quarantine: bool = True
-    max_quarantine_revisits: QuarantineRevisits = rules.DEFAULT_MAX_QUARANTINE_REVISITS
-    budget_floor: UnitInterval = budget_rules.DEFAULT_FLOOR
-    budget_ceiling: UnitInterval = budget_rules.DEFAULT_CEILING
-    budget_boost_amount: UnitInterval = budget_rules.DEFAULT_BOOST_AMOUNT
+    max_quarantine_revisits: QuarantineRevisits = defaults.DEFAULT_MAX_QUARANTINE_REVISITS
+    budget_floor: UnitInterval = defaults.DEFAULT_FLOOR
+    budget_ceiling: UnitInterval = defaults.DEFAULT_CEILING
+    budget_boost_amount: UnitInterval = defaults.DEFAULT_RESPONSE_BOOST_AMOUNT
 
     @model_validator(mode="after")
     def _floor_not_above_ceiling(self) -> Self:

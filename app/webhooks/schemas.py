@@ -14,7 +14,7 @@ from pydantic import (
 
 from app.core.pagination import Page
 from app.core.schemas import LongText, Record, RequestBody
-from app.patterns.schemas import QuarantineStatus
+from app.patterns.rules import QuarantineStatus
 from app.responses.schemas import EntropyResponseRecord
 from app.webhooks.rules import DeliveryStatus, EventType, MessageType, StatusCause
 

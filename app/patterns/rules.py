@@ -1,0 +1,7 @@
+"""Which patterns a selection may pick and an entropy response may revisit: no I/O here."""
+
+from typing import Literal
+
+QuarantineStatus = Literal["pending", "quarantined", "validated", "retired"]
+SELECTABLE_STATUSES: tuple[QuarantineStatus, ...] = ("pending", "validated")
+"""A selection picks neither retired nor quarantined patterns."""
