@@ -15,7 +15,7 @@ from app.core.idempotency_http import caller_of
 from app.core.pagination import PageParams
 from app.core.routing import service_router
 from app.core.schemas import Identifier
-from app.core.settings import Settings
+from app.core.settings import SettingsDep
 from app.jobs import service
 from app.jobs.readings import Answer, Reading, Submission
 from app.jobs.schemas import (
@@ -30,11 +30,6 @@ from app.jobs.schemas import (
 )
 
 router = service_router("/v1/jobs", "jobs")
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 @router.get("", summary="Jobs with a budget, most recently active first")
@@ -56,9 +51,9 @@ def list_jobs(session: DbSession, page: PageParams) -> JobPage:
     responses=VERSIONED,
 )
 def get_job_policy(
-    session: DbSession, job_hash: Identifier, request: Request, response: Response
+    session: DbSession, settings: SettingsDep, job_hash: Identifier, response: Response
 ) -> Policy:
-    policy, etag = service.get_policy(session, _settings(request), job_hash)
+    policy, etag = service.get_policy(session, settings, job_hash)
     response.headers["ETag"] = etag
     return policy
 
@@ -70,10 +65,10 @@ def get_job_policy(
 )
 def put_job_policy(
     session: DbSession,
+    settings: SettingsDep,
     clock: ClockDep,
     job_hash: Identifier,
     body: PolicyChanges,
-    request: Request,
     response: Response,
     if_match: Annotated[
         str | None,
@@ -85,9 +80,7 @@ def put_job_policy(
     ] = None,
 ) -> Policy:
     """Absent fields take the server defaults; floor <= initial_budget <= ceiling."""
-    policy, etag = service.put_policy(
-        session, _settings(request), clock, job_hash, body, if_match=if_match
-    )
+    policy, etag = service.put_policy(session, settings, clock, job_hash, body, if_match=if_match)
     response.headers["ETag"] = etag
     return policy
 
@@ -100,6 +93,7 @@ def put_job_policy(
 )
 def select_pattern(
     session: DbSession,
+    settings: SettingsDep,
     clock: ClockDep,
     job_hash: Identifier,
     body: SelectionRequest,
@@ -111,7 +105,7 @@ def select_pattern(
     `seed`. The pick is recorded as an application with an unknown outcome, to be reported
     with PATCH /v1/pattern-applications/{id}."""
     pattern_id, application_id, mode, budget = service.select_pattern(
-        session, _settings(request), clock, job_hash, body
+        session, settings, clock, job_hash, body
     )
     set_location(request, response, "get_pattern_application", application_id=application_id)
     return SelectionResult(

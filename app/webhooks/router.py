@@ -28,7 +28,7 @@ from app.core.pagination import PageParams
 from app.core.problems import field_error, validation_problem
 from app.core.routing import service_router
 from app.core.schemas import Identifier
-from app.core.settings import Settings
+from app.core.settings import Settings, SettingsDep
 from app.webhooks import service
 from app.webhooks.outbound import UnsafeDestinationError, check_destination
 from app.webhooks.rules import DeliveryStatus
@@ -58,8 +58,7 @@ WebhookId = Annotated[Identifier, Path(description="The webhook endpoint's id.")
 MessageId = Annotated[Identifier, Path(description="The message's id (its `webhook-id` header).")]
 
 
-def _check_url(url: str, request: Request) -> None:
-    settings: Settings = request.app.state.settings
+def _check_url(url: str, settings: Settings) -> None:
     try:
         check_destination(url, allow_private=settings.webhooks_allow_private)
     except UnsafeDestinationError as refused:
@@ -68,16 +67,16 @@ def _check_url(url: str, request: Request) -> None:
         ) from None
 
 
-async def checked_creation(body: EndpointCreate, request: Request) -> EndpointCreate:
+async def checked_creation(body: EndpointCreate, settings: SettingsDep) -> EndpointCreate:
     """The body, its URL checked (and resolved) before the request's transaction begins: a
     slow resolver never holds a database lock."""
-    await run_in_threadpool(_check_url, body.url, request)
+    await run_in_threadpool(_check_url, body.url, settings)
     return body
 
 
-async def checked_update(body: EndpointUpdate, request: Request) -> EndpointUpdate:
+async def checked_update(body: EndpointUpdate, settings: SettingsDep) -> EndpointUpdate:
     if body.url is not None:
-        await run_in_threadpool(_check_url, body.url, request)
+        await run_in_threadpool(_check_url, body.url, settings)
     return body
 
 
