@@ -9,7 +9,7 @@ from sqlalchemy import case, select, update
 from app.core.pagination import PageRequest, keyset_page
 from app.core.repository import RepositoryBase
 from app.models import Pattern, PatternApplication
-from app.patterns.rules import SELECTABLE_STATUSES
+from app.patterns import rules
 
 
 class Revisit(NamedTuple):
@@ -45,7 +45,7 @@ class PatternRepository(RepositoryBase[Pattern]):
 
     def candidates(self, pattern_ids: Collection[str] | None) -> list[Pattern]:
         """Patterns a selection may pick (neither retired nor quarantined), optionally among ids."""
-        statement = select(Pattern).where(Pattern.quarantine_status.in_(SELECTABLE_STATUSES))
+        statement = select(Pattern).where(Pattern.quarantine_status.in_(rules.SELECTABLE_STATUSES))
         if pattern_ids is not None:
             statement = statement.where(Pattern.id.in_(pattern_ids))
         return list(self.session.scalars(statement.order_by(Pattern.id)))
@@ -71,7 +71,8 @@ class PatternRepository(RepositoryBase[Pattern]):
         )
 
     def revisit_quarantined(self, limit: int, reason: str) -> list[Revisit]:
-        """Send up to `limit` quarantined patterns, most recently seen first, back to pending.
+        """Send up to `limit` quarantined patterns, most recently seen first, back to pending
+        (`rules.REVISITED_STATUS` to `rules.REVISIT_STATUS`).
 
         The caller holds the quarantine-revisit lock. Rows are locked in id order (the order
         application writers lock them in), FOR NO KEY UPDATE so the key-share locks of foreign
@@ -80,7 +81,7 @@ class PatternRepository(RepositoryBase[Pattern]):
         candidates = list(
             self.session.scalars(
                 select(Pattern.id)
-                .where(Pattern.quarantine_status == "quarantined")
+                .where(Pattern.quarantine_status == rules.REVISITED_STATUS)
                 .order_by(Pattern.last_seen.desc(), Pattern.seq.desc())
                 .limit(limit)
             )
@@ -90,7 +91,10 @@ class PatternRepository(RepositoryBase[Pattern]):
         still_quarantined = set(
             self.session.scalars(
                 select(Pattern.id)
-                .where(Pattern.id.in_(candidates), Pattern.quarantine_status == "quarantined")
+                .where(
+                    Pattern.id.in_(candidates),
+                    Pattern.quarantine_status == rules.REVISITED_STATUS,
+                )
                 .order_by(Pattern.id)
                 .with_for_update(key_share=True)
             )
@@ -102,7 +106,7 @@ class PatternRepository(RepositoryBase[Pattern]):
             update(Pattern)
             .where(Pattern.id.in_(revisited))
             .values(
-                quarantine_status="pending",
+                quarantine_status=rules.REVISIT_STATUS,
                 quarantine_reason=reason,
                 status_sequence=Pattern.status_sequence + 1,
             )

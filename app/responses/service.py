@@ -11,6 +11,7 @@ from app.core.history import History
 from app.core.locking import lock_jobs, lock_quarantine_revisits
 from app.entropy.service import current_diversity
 from app.models import EntropyResponse
+from app.patterns import rules as pattern_rules
 from app.patterns.repository import PatternRepository, Revisit
 from app.responses import aggregates, rules
 from app.responses.chains import ResponseChains, ResponseRow
@@ -96,8 +97,8 @@ def _record_webhook_events(
     changes = [
         StatusChange(
             pattern_id=revisit.pattern_id,
-            old_status="quarantined",
-            new_status="pending",
+            old_status=pattern_rules.REVISITED_STATUS,
+            new_status=pattern_rules.REVISIT_STATUS,
             cause="response",
             response_id=response["id"],
             sequence=revisit.status_sequence,
