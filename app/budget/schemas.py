@@ -93,16 +93,7 @@ class BudgetAdjustmentRequest(BoundedBody):
         json_schema_extra={
             "examples": [
                 {"job_hash": "job-42", "current_entropy": 0.2},
-                {
-                    "job_hash": "job-42",
-                    "current_entropy": 0.8,
-                    "floor": defaults.DEFAULT_FLOOR,
-                    "ceiling": defaults.DEFAULT_CEILING,
-                    "decay_rate": defaults.DEFAULT_DECAY_RATE,
-                    "boost_amount": defaults.DEFAULT_BOOST_AMOUNT,
-                    "entropy_threshold": defaults.DEFAULT_ENTROPY_THRESHOLD,
-                    "initial_budget": defaults.INITIAL_BUDGET,
-                },
+                {"job_hash": "job-42", "current_entropy": 0.8, **defaults.BUDGET_POLICY},
             ]
         }
     )

@@ -37,21 +37,8 @@ class ResponsePolicy(RequestBody):
 
 
 POLICY_EXAMPLE: JsonDict = {
-    "floor": defaults.DEFAULT_FLOOR,
-    "ceiling": defaults.DEFAULT_CEILING,
-    "decay_rate": defaults.DEFAULT_DECAY_RATE,
-    "boost_amount": defaults.DEFAULT_BOOST_AMOUNT,
-    "entropy_threshold": defaults.DEFAULT_ENTROPY_THRESHOLD,
-    "initial_budget": defaults.INITIAL_BUDGET,
-    "response": {
-        "enabled": defaults.DEFAULT_RESPONSE_ENABLED,
-        "threshold": defaults.DEFAULT_RESPONSE_THRESHOLD,
-        "cooldown_seconds": defaults.DEFAULT_COOLDOWN_SECONDS,
-        "boost_budget": defaults.DEFAULT_BOOST_BUDGET,
-        "revisit_quarantine": defaults.DEFAULT_REVISIT_QUARANTINE,
-        "max_quarantine_revisits": defaults.DEFAULT_MAX_QUARANTINE_REVISITS,
-        "budget_boost_amount": defaults.DEFAULT_RESPONSE_BOOST_AMOUNT,
-    },
+    **defaults.BUDGET_POLICY,
+    "response": dict(defaults.RESPONSE_POLICY),
     "diversity": {"scope": "global", "half_life_seconds": None},
 }
 """The server's defaults, as a complete policy."""
