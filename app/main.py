@@ -103,16 +103,48 @@ TAGS = [
 
 
 NAMED_ENUMS = {
-    "AdjustmentType": AdjustmentType,
-    "QuarantineStatus": QuarantineStatus,
-    "ResponseAction": ResponseAction,
-    "CheckStatus": CheckStatus,
-    "AlertRule": AlertRule,
-    "WebhookEventType": EventType,
-    "WebhookMessageType": MessageType,
-    "DeliveryStatus": DeliveryStatus,
+    "AdjustmentType": (
+        AdjustmentType,
+        "How a budget record came about: `initial` (a job's first budget), `decay` and `boost` "
+        "(a reading at or above, or below, the entropy threshold), `floor_enforced` and "
+        "`ceiling_enforced` (a value clamped to the bounds), `manual` (set directly).",
+    ),
+    "QuarantineStatus": (
+        QuarantineStatus,
+        "Where a pattern stands: `pending` (new, or sent back for revalidation), "
+        "`quarantined` (kept out of selections), `validated`, `retired`.",
+    ),
+    "ResponseAction": (
+        ResponseAction,
+        "What an entropy response did: `budget_boost` (raised the job's budget), "
+        "`quarantine_revisit` (sent quarantined patterns back to pending).",
+    ),
+    "CheckStatus": (
+        CheckStatus,
+        "The outcome of an entropy-response check: `below_threshold` (a response is due), "
+        "`healthy`, `cooldown` (too soon after the last response), `no_data`.",
+    ),
+    "AlertRule": (
+        AlertRule,
+        "An alert rule: `budget_at_floor`, `boosts_outpace_decays`, `dominant_pattern`.",
+    ),
+    "WebhookEventType": (
+        EventType,
+        "An event a webhook endpoint can subscribe to: `entropy_response.triggered`, "
+        "`pattern.status_changed`.",
+    ),
+    "WebhookMessageType": (
+        MessageType,
+        "The type of a webhook message: a subscribed event, or `ping` (sent to one "
+        "endpoint on request).",
+    ),
+    "DeliveryStatus": (
+        DeliveryStatus,
+        "Where a message's delivery stands: `pending` (to be attempted, or retried), "
+        "`delivered`, `failed` (every attempt failed; it can be retried by hand).",
+    ),
 }
-"""The fixed vocabularies, each one shared component of the OpenAPI document."""
+"""The fixed vocabularies, each one shared component of the OpenAPI document, described."""
 
 
 logger = logging.getLogger("app.main")

@@ -2,20 +2,34 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 AlertRule = Literal["budget_at_floor", "boosts_outpace_decays", "dominant_pattern"]
 
 
 class AlertState(BaseModel):
-    rule: AlertRule
-    firing: bool
-    value: float
-    limit: float
-    message: str
+    """One alert rule, evaluated now."""
+
+    rule: AlertRule = Field(
+        description="The rule.",
+    )
+    firing: bool = Field(
+        description="Whether it fires now.",
+    )
+    value: float = Field(
+        description="The value it measured.",
+    )
+    limit: float = Field(
+        description="The limit the value is compared with.",
+    )
+    message: str = Field(
+        description="What it found, in words.",
+    )
 
 
 class AlertReport(BaseModel):
+    """The alert rules evaluated now over a job (or every job)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -51,6 +65,12 @@ class AlertReport(BaseModel):
         }
     )
 
-    job_hash: str | None
-    firing: int
-    alerts: list[AlertState]
+    job_hash: str | None = Field(
+        description="The job evaluated; null: every job.",
+    )
+    firing: int = Field(
+        description="How many rules fire.",
+    )
+    alerts: list[AlertState] = Field(
+        description="Every rule, firing or not.",
+    )

@@ -1,6 +1,8 @@
 """HTTP shape of the exploration budget (seed: get/update/calculate/history/statistics)."""
 
-from fastapi import Request, Response, status
+from typing import Annotated
+
+from fastapi import Path, Request, Response, status
 
 from app.budget import service
 from app.budget.schemas import (
@@ -23,6 +25,14 @@ from app.core.routing import service_router
 from app.core.schemas import Identifier
 
 router = service_router("/v1/budget", "budget")
+
+RecordId = Annotated[
+    Identifier,
+    Path(
+        description="The budget record's id (a UUID).",
+        examples=["0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11"],
+    ),
+]
 RECORD_PATH = "/records/{record_id}"
 
 
@@ -43,11 +53,13 @@ add_history_route(
 
 @router.get("/statistics", summary="Budget statistics")
 def get_budget_statistics(session: DbSession, job_hash: JobHashQuery = "") -> BudgetStatistics:
+    """Counts and aggregates over the budget records of the job (or of every job)."""
     return service.budget_statistics(session, job_hash)
 
 
 @router.get(RECORD_PATH, summary="One budget record", responses=problem_responses(404))
-def get_budget_record(session: DbSession, record_id: Identifier) -> BudgetRecord:
+def get_budget_record(session: DbSession, record_id: RecordId) -> BudgetRecord:
+    """A budget record by its id, as its creation's `Location` names it."""
     return BudgetRecord.model_validate(service.budget_record(session, record_id))
 
 

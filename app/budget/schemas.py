@@ -36,22 +36,50 @@ class BudgetRecord(Record):
 
     model_config = ConfigDict(json_schema_extra={"examples": [BUDGET_RECORD_EXAMPLE]})
 
-    id: str
-    job_hash: str
-    recorded_at: datetime
-    budget_value: float
-    entropy_at_time: float | None
-    adjustment_type: AdjustmentType
-    adjustment_reason: str | None
+    id: str = Field(
+        description="The record's id (a UUID).",
+    )
+    job_hash: str = Field(
+        description="The job whose budget this is.",
+    )
+    recorded_at: datetime = Field(
+        description="When the budget took this value (RFC 3339, UTC).",
+    )
+    budget_value: float = Field(
+        description="The exploration budget, 0..1: the probability that a selection "
+        "explores (the least-applied eligible pattern) rather than "
+        "exploits (the best success rate).",
+    )
+    entropy_at_time: float | None = Field(
+        description="The entropy reading that led to this value; null when the value "
+        "was set without one.",
+    )
+    adjustment_type: AdjustmentType = Field(
+        description="How the value came about: the first budget, a decay, a boost, a "
+        "clamp to the floor or ceiling, or a manual setting.",
+    )
+    adjustment_reason: str | None = Field(
+        description="Why, in words (`Entropy 0.200 < threshold 0.300`); null when none was given.",
+    )
 
 
 class BudgetRecordPage(Page[BudgetRecord]):
-    pass
+    """A page of budget records, newest first."""
 
 
 class BoundedBody(RequestBody):
-    floor: UnitInterval = defaults.DEFAULT_FLOOR
-    ceiling: UnitInterval = defaults.DEFAULT_CEILING
+    """The bounds a budget is kept within."""
+
+    floor: UnitInterval = Field(
+        default=defaults.DEFAULT_FLOOR,
+        description="The lowest budget allowed: a value below it is raised to it (and "
+        "labelled `floor_enforced`).",
+    )
+    ceiling: UnitInterval = Field(
+        default=defaults.DEFAULT_CEILING,
+        description="The highest budget allowed: a value above it is lowered to it "
+        "(and labelled `ceiling_enforced`). Not below `floor`.",
+    )
 
     @model_validator(mode="after")
     def _floor_not_above_ceiling(self) -> Self:
@@ -79,11 +107,25 @@ class BudgetUpdate(BoundedBody):
         }
     )
 
-    job_hash: Identifier
-    budget_value: UnitInterval
-    adjustment_type: AdjustmentType
-    entropy_at_time: UnitInterval | None = None
-    adjustment_reason: LongText | None = None
+    job_hash: Identifier = Field(
+        description="The job whose budget is set.",
+    )
+    budget_value: UnitInterval = Field(
+        description="The new budget, 0..1; clamped to floor..ceiling.",
+    )
+    adjustment_type: AdjustmentType = Field(
+        description="The record's label (`manual` for an operator's choice); a "
+        "clamped value is labelled `floor_enforced` or `ceiling_enforced` "
+        "instead.",
+    )
+    entropy_at_time: UnitInterval | None = Field(
+        default=None,
+        description="The entropy measured when the value was chosen, if any.",
+    )
+    adjustment_reason: LongText | None = Field(
+        default=None,
+        description="Why, in words, for the history.",
+    )
 
 
 class BudgetAdjustmentRequest(BoundedBody):
@@ -98,12 +140,29 @@ class BudgetAdjustmentRequest(BoundedBody):
         }
     )
 
-    job_hash: Identifier
-    current_entropy: UnitInterval
-    decay_rate: DecayRate = defaults.DEFAULT_DECAY_RATE
-    boost_amount: UnitInterval = defaults.DEFAULT_BOOST_AMOUNT
-    entropy_threshold: UnitInterval = defaults.DEFAULT_ENTROPY_THRESHOLD
-    initial_budget: UnitInterval = defaults.INITIAL_BUDGET
+    job_hash: Identifier = Field(
+        description="The job whose budget is adjusted.",
+    )
+    current_entropy: UnitInterval = Field(
+        description="The job's measured entropy (its diversity), 0..1.",
+    )
+    decay_rate: DecayRate = Field(
+        default=defaults.DEFAULT_DECAY_RATE,
+        description="The factor the budget is multiplied by when the entropy is at or "
+        "above the threshold (0 < rate <= 1).",
+    )
+    boost_amount: UnitInterval = Field(
+        default=defaults.DEFAULT_BOOST_AMOUNT,
+        description="Added to the budget when the entropy is below the threshold.",
+    )
+    entropy_threshold: UnitInterval = Field(
+        default=defaults.DEFAULT_ENTROPY_THRESHOLD,
+        description="Below it the budget is boosted; at or above it, decayed.",
+    )
+    initial_budget: UnitInterval = Field(
+        default=defaults.INITIAL_BUDGET,
+        description="The job's first budget, used when it has no record yet.",
+    )
 
     @property
     def policy(self) -> rules.AdjustmentPolicy:
@@ -138,13 +197,33 @@ class BudgetStatistics(Record):
         }
     )
 
-    current_budget: float | None
-    avg_budget: float
-    min_budget: float
-    max_budget: float
-    total_adjustments: int
-    floor_enforcements: int
-    ceiling_enforcements: int
-    boost_count: int
-    decay_count: int
-    initial_count: int
+    current_budget: float | None = Field(
+        description="The latest budget value; null when there is no record.",
+    )
+    avg_budget: float = Field(
+        description="The mean of the recorded budget values (0 without records).",
+    )
+    min_budget: float = Field(
+        description="The lowest recorded budget value (0 without records).",
+    )
+    max_budget: float = Field(
+        description="The highest recorded budget value (0 without records).",
+    )
+    total_adjustments: int = Field(
+        description="How many budget records there are.",
+    )
+    floor_enforcements: int = Field(
+        description="Records whose value was raised to the floor.",
+    )
+    ceiling_enforcements: int = Field(
+        description="Records whose value was lowered to the ceiling.",
+    )
+    boost_count: int = Field(
+        description="Records that boosted the budget (entropy below the threshold).",
+    )
+    decay_count: int = Field(
+        description="Records that decayed the budget (entropy at or above the threshold).",
+    )
+    initial_count: int = Field(
+        description="Initial records: one per job.",
+    )

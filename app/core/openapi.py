@@ -191,16 +191,20 @@ _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 def install_openapi(
     app: FastAPI,
     *,
-    enums: Mapping[str, Any] | None = None,
+    enums: Mapping[str, tuple[Any, str]] | None = None,
     keys_required: Callable[[], bool] = lambda: True,
 ) -> None:
     """Wrap `app.openapi` (after fastapi-problem has wrapped it) and cache the result: one
     document while API keys are required (`keys_required()`), one while the server runs open.
 
-    `enums` names `Literal` types: `{"QuarantineStatus": QuarantineStatus}`.
+    `enums` names and describes `Literal` types: `{"QuarantineStatus": (QuarantineStatus,
+    "Where a pattern stands...")}`.
     """
     generate: Callable[[], dict[str, Any]] = app.openapi
-    named = {name: tuple(get_args(literal)) for name, literal in (enums or {}).items()}
+    named = {
+        name: (tuple(get_args(literal)), description)
+        for name, (literal, description) in (enums or {}).items()
+    }
     cached: dict[bool, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
@@ -213,7 +217,9 @@ def install_openapi(
 
 
 def _customise(
-    document: dict[str, Any], enums: Mapping[str, tuple[Any, ...]], keys_required: bool
+    document: dict[str, Any],
+    enums: Mapping[str, tuple[tuple[Any, ...], str]],
+    keys_required: bool,
 ) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     document["servers"] = SERVERS
@@ -231,11 +237,16 @@ def _customise(
     _add_links(document)
     for name in _FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
-    by_values = {frozenset(values): name for name, values in enums.items()}
+    by_values = {frozenset(values): name for name, (values, _) in enums.items()}
     document["paths"] = _name_enums(document.get("paths", {}), by_values)
     schemas.update(_name_enums(schemas, by_values))
-    for name, values in enums.items():
-        schemas[name] = {"title": name, "type": "string", "enum": list(values)}
+    for name, (values, description) in enums.items():
+        schemas[name] = {
+            "title": name,
+            "description": description,
+            "type": "string",
+            "enum": list(values),
+        }
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["FieldError"] = FIELD_ERROR_SCHEMA
     schemas["ValidationProblem"] = VALIDATION_PROBLEM_SCHEMA

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime, BaseModel, BeforeValidator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 from sqlalchemy import Row, Select, tuple_
 from sqlalchemy.orm import QueryableAttribute, Session
 
@@ -31,8 +31,14 @@ M = TypeVar("M")
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+    """A page of a list, newest first."""
+
+    items: list[T] = Field(description="This page's items, in the list's order.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Send it back as `cursor` for the next page; null on the last page.",
+        examples=["WyIyMDI2LTAzLTAxVDEyOjAwOjA1KzAwOjAwIiw0Ml0"],
+    )
 
 
 @dataclass(frozen=True)

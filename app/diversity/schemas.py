@@ -69,7 +69,7 @@ class DiversityPolicyChanges(RequestBody):
 class ReadingDiversity(BaseModel):
     """The diversity a reading measured (it carried no entropy of its own)."""
 
-    scope: Scope
+    scope: Scope = Field(description="The applications measured: the job's policy's scope.")
     diversity_index: float = Field(description="The entropy the reading used, in [0, 1].")
     effective_pattern_count: int = Field(description="Patterns counted in the scope.")
     weighted_applications: float = Field(

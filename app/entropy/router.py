@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Query, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
@@ -29,6 +29,13 @@ from app.entropy.schemas import (
 )
 
 router = service_router("/v1/pattern-entropy", "pattern-entropy")
+
+SnapshotId = Annotated[
+    Identifier,
+    Path(
+        description="The snapshot's id (a UUID).", examples=["7c9e6679-7425-40de-944b-e07fc1f90ae7"]
+    ),
+]
 
 AlertThreshold = Annotated[
     float | None,
@@ -71,7 +78,8 @@ def get_pattern_entropy(
     job_hash: ScopeJobHash = "",
     half_life_seconds: ScopeHalfLife = None,
 ) -> PatternEntropyMetrics:
-    """Global and all-time (the seed's) unless a job or a half-life is given."""
+    """The diversity of the pattern applications now, computed and not recorded (POST a
+    snapshot to keep it): global and all-time unless a job or a half-life is given."""
     scope = Scope(job_hash=job_hash or None, half_life_seconds=half_life_seconds)
     return service.measure(session, clock, alert_threshold, scope)
 
@@ -126,6 +134,7 @@ add_history_route(
     "/snapshots/{snapshot_id}", summary="One diversity snapshot", responses=problem_responses(404)
 )
 def get_pattern_entropy_snapshot(
-    session: DbSession, snapshot_id: Identifier
+    session: DbSession, snapshot_id: SnapshotId
 ) -> PatternEntropySnapshot:
+    """A diversity snapshot by its id."""
     return PatternEntropySnapshot.model_validate(service.get_snapshot(session, snapshot_id))

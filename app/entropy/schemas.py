@@ -33,15 +33,37 @@ class PatternEntropyMetrics(Record):
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE]})
 
-    calculated_at: datetime
-    shannon_entropy: float
-    max_possible_entropy: float
-    diversity_index: float
-    unique_pattern_count: int
-    effective_pattern_count: int
-    total_applications: int
-    dominant_pattern_share: float
-    threshold_exceeded: bool
+    calculated_at: datetime = Field(
+        description="When it was computed.",
+    )
+    shannon_entropy: float = Field(
+        description="The Shannon entropy, in bits, of how the applications spread "
+        "over the patterns.",
+    )
+    max_possible_entropy: float = Field(
+        description="log2 of the number of patterns applied (1 when at most one was): "
+        "the entropy of an even spread.",
+    )
+    diversity_index: float = Field(
+        description="`shannon_entropy / max_possible_entropy`, 0..1: 1 is an even "
+        "spread, 0 a single pattern (or nothing applied).",
+    )
+    unique_pattern_count: int = Field(
+        description="How many patterns were counted, applied or not.",
+    )
+    effective_pattern_count: int = Field(
+        description="How many of them were applied at least once.",
+    )
+    total_applications: int = Field(
+        description="How many applications were counted.",
+    )
+    dominant_pattern_share: float = Field(
+        description="The most applied pattern's share of the applications, 0..1.",
+    )
+    threshold_exceeded: bool = Field(
+        description="Whether `diversity_index` is below the alert threshold given "
+        "(false without one).",
+    )
     scope: Scope = Field(description="The applications measured.")
     weighted_applications: float = Field(
         description="The sum of every pattern's weight in the scope at `calculated_at` (the "
@@ -59,7 +81,9 @@ class PatternEntropySnapshot(PatternEntropyMetrics):
         }
     )
 
-    id: str
+    id: str = Field(
+        description="The snapshot's id (a UUID).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -72,10 +96,12 @@ class PatternEntropySnapshot(PatternEntropyMetrics):
 
 
 class PatternEntropySnapshotPage(Page[PatternEntropySnapshot]):
-    pass
+    """A page of diversity snapshots, newest first."""
 
 
 class SnapshotRequest(RequestBody):
+    """Options of a snapshot; the body may be left out."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [

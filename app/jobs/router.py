@@ -3,7 +3,7 @@
 from typing import Annotated
 
 from asgi_correlation_id.context import correlation_id
-from fastapi import Header, Request, Response, status
+from fastapi import Header, Path, Request, Response, status
 
 from app.budget.router import router as budget_router
 from app.budget.schemas import BudgetRecord
@@ -31,9 +31,21 @@ from app.jobs.schemas import (
 
 router = service_router("/v1/jobs", "jobs")
 
+JobHash = Annotated[
+    Identifier,
+    Path(
+        description="The job: 1-128 characters of letters, digits and `._:-`. It needs no "
+        "creating: its first reading or selection starts it, and its policy has the server "
+        "defaults until one is PUT.",
+        examples=["job-42"],
+    ),
+]
+
 
 @router.get("", summary="Jobs with a budget, most recently active first")
 def list_jobs(session: DbSession, page: PageParams) -> JobPage:
+    """A page of the jobs that have a budget, each with its latest budget record, most
+    recently active first."""
     records, next_cursor = service.list_jobs(session, page)
     return JobPage(
         items=[
@@ -51,8 +63,10 @@ def list_jobs(session: DbSession, page: PageParams) -> JobPage:
     responses=VERSIONED,
 )
 def get_job_policy(
-    session: DbSession, settings: SettingsDep, job_hash: Identifier, response: Response
+    session: DbSession, settings: SettingsDep, job_hash: JobHash, response: Response
 ) -> Policy:
+    """The job's policy: what it was given by PUT, or the server defaults. The ETag header is
+    its version, for If-Match."""
     policy, etag = service.get_policy(session, settings, job_hash)
     response.headers["ETag"] = etag
     return policy
@@ -67,7 +81,7 @@ def put_job_policy(
     session: DbSession,
     settings: SettingsDep,
     clock: ClockDep,
-    job_hash: Identifier,
+    job_hash: JobHash,
     body: PolicyChanges,
     response: Response,
     if_match: Annotated[
@@ -95,7 +109,7 @@ def select_pattern(
     session: DbSession,
     settings: SettingsDep,
     clock: ClockDep,
-    job_hash: Identifier,
+    job_hash: JobHash,
     body: SelectionRequest,
     request: Request,
     response: Response,
@@ -126,7 +140,7 @@ readings_router = service_router("/v1/jobs", "jobs")
     response_model=ReadingResult,
     responses={**problem_responses(409), **CREATED_AT_LOCATION},
 )
-def record_entropy_reading(job_hash: Identifier, body: ReadingRequest) -> ReadingResult:
+def record_entropy_reading(job_hash: JobHash, body: ReadingRequest) -> ReadingResult:
     """In one transaction: adjust the budget under the job's policy, then check whether an
     entropy response is due (the reading against the response threshold, and the job's
     cooldown) and run it if so. Without `entropy`, the current pattern diversity is used."""

@@ -18,22 +18,45 @@ CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000), INTEGRAL]
 
 
 class JobSummary(BaseModel):
-    job_hash: str
-    budget: BudgetRecord
+    """A job and its current budget."""
+
+    job_hash: str = Field(
+        description="The job.",
+    )
+    budget: BudgetRecord = Field(
+        description="Its latest budget record.",
+    )
 
 
 class JobPage(Page[JobSummary]):
-    pass
+    """A page of jobs, most recently active first."""
 
 
 class ResponsePolicy(RequestBody):
-    enabled: bool
-    threshold: UnitInterval
-    cooldown_seconds: CooldownSeconds
-    boost_budget: bool
-    revisit_quarantine: bool
-    max_quarantine_revisits: QuarantineRevisits
-    budget_boost_amount: UnitInterval
+    """When and how the service responds to a collapse of a job's diversity."""
+
+    enabled: bool = Field(
+        description="Whether readings trigger entropy responses.",
+    )
+    threshold: UnitInterval = Field(
+        description="A reading below it triggers a response (outside the cooldown).",
+    )
+    cooldown_seconds: CooldownSeconds = Field(
+        description="The least time between two responses of the job, in seconds.",
+    )
+    boost_budget: bool = Field(
+        description="Whether a response boosts the budget.",
+    )
+    revisit_quarantine: bool = Field(
+        description="Whether a response sends quarantined patterns back to pending, "
+        "to be validated again.",
+    )
+    max_quarantine_revisits: QuarantineRevisits = Field(
+        description="At most this many patterns are revisited by one response.",
+    )
+    budget_boost_amount: UnitInterval = Field(
+        description="Added to the budget by a response.",
+    )
 
 
 POLICY_EXAMPLE: JsonDict = {
@@ -49,13 +72,28 @@ class Policy(RequestBody):
 
     model_config = ConfigDict(json_schema_extra={"examples": [POLICY_EXAMPLE]})
 
-    floor: UnitInterval
-    ceiling: UnitInterval
-    decay_rate: DecayRate
-    boost_amount: UnitInterval
-    entropy_threshold: UnitInterval
-    initial_budget: UnitInterval
-    response: ResponsePolicy
+    floor: UnitInterval = Field(
+        description="The lowest budget allowed, 0..1.",
+    )
+    ceiling: UnitInterval = Field(
+        description="The highest budget allowed, 0..1, not below `floor`.",
+    )
+    decay_rate: DecayRate = Field(
+        description="The factor the budget is multiplied by when a reading is at or "
+        "above `entropy_threshold` (0 < rate <= 1).",
+    )
+    boost_amount: UnitInterval = Field(
+        description="Added to the budget when a reading is below `entropy_threshold`.",
+    )
+    entropy_threshold: UnitInterval = Field(
+        description="Below it a reading boosts the budget; at or above it, decays it.",
+    )
+    initial_budget: UnitInterval = Field(
+        description="The job's first budget, within floor..ceiling.",
+    )
+    response: ResponsePolicy = Field(
+        description="When and how entropy responses run for the job.",
+    )
     diversity: DiversityPolicy = Field(
         default_factory=DiversityPolicy,
         description="What a reading without `entropy` measures, and what selections explore "
@@ -74,13 +112,37 @@ class Policy(RequestBody):
 
 
 class ResponsePolicyChanges(RequestBody):
-    enabled: bool | None = None
-    threshold: UnitInterval | None = None
-    cooldown_seconds: CooldownSeconds | None = None
-    boost_budget: bool | None = None
-    revisit_quarantine: bool | None = None
-    max_quarantine_revisits: QuarantineRevisits | None = None
-    budget_boost_amount: UnitInterval | None = None
+    """Changes to the response part of a policy; absent fields are not changed by it."""
+
+    enabled: bool | None = Field(
+        default=None,
+        description="Whether readings trigger entropy responses.",
+    )
+    threshold: UnitInterval | None = Field(
+        default=None,
+        description="A reading below it triggers a response (outside the cooldown).",
+    )
+    cooldown_seconds: CooldownSeconds | None = Field(
+        default=None,
+        description="The least time between two responses of the job, in seconds.",
+    )
+    boost_budget: bool | None = Field(
+        default=None,
+        description="Whether a response boosts the budget.",
+    )
+    revisit_quarantine: bool | None = Field(
+        default=None,
+        description="Whether a response sends quarantined patterns back to pending, "
+        "to be validated again.",
+    )
+    max_quarantine_revisits: QuarantineRevisits | None = Field(
+        default=None,
+        description="At most this many patterns are revisited by one response.",
+    )
+    budget_boost_amount: UnitInterval | None = Field(
+        default=None,
+        description="Added to the budget by a response.",
+    )
 
 
 class PolicyChanges(RequestBody):
@@ -95,13 +157,35 @@ class PolicyChanges(RequestBody):
         }
     )
 
-    floor: UnitInterval | None = None
-    ceiling: UnitInterval | None = None
-    decay_rate: DecayRate | None = None
-    boost_amount: UnitInterval | None = None
-    entropy_threshold: UnitInterval | None = None
-    initial_budget: UnitInterval | None = None
-    response: ResponsePolicyChanges | None = None
+    floor: UnitInterval | None = Field(
+        default=None,
+        description="The lowest budget allowed, 0..1.",
+    )
+    ceiling: UnitInterval | None = Field(
+        default=None,
+        description="The highest budget allowed, 0..1, not below `floor`.",
+    )
+    decay_rate: DecayRate | None = Field(
+        default=None,
+        description="The factor the budget is multiplied by when a reading is at or "
+        "above `entropy_threshold` (0 < rate <= 1).",
+    )
+    boost_amount: UnitInterval | None = Field(
+        default=None,
+        description="Added to the budget when a reading is below `entropy_threshold`.",
+    )
+    entropy_threshold: UnitInterval | None = Field(
+        default=None,
+        description="Below it a reading boosts the budget; at or above it, decays it.",
+    )
+    initial_budget: UnitInterval | None = Field(
+        default=None,
+        description="The job's first budget, within floor..ceiling.",
+    )
+    response: ResponsePolicyChanges | None = Field(
+        default=None,
+        description="When and how entropy responses run for the job.",
+    )
     diversity: DiversityPolicyChanges | None = Field(
         default=None,
         description="The diversity scope readings without `entropy` measure and selections "
@@ -127,6 +211,8 @@ class PolicyChanges(RequestBody):
 
 
 class ReadingRequest(RequestBody):
+    """One entropy measurement of a job, with optional overrides of its policy."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -152,12 +238,24 @@ ReadingCheckStatus = Literal[CheckStatus, "disabled"]
 
 
 class ReadingCheck(BaseModel):
-    needs_response: bool
-    reason: str
-    status: ReadingCheckStatus
+    """Whether the reading called for an entropy response, and why."""
+
+    needs_response: bool = Field(
+        description="Whether an entropy response was due.",
+    )
+    reason: str = Field(
+        description="Why, in words.",
+    )
+    status: ReadingCheckStatus = Field(
+        description="The check's outcome: `below_threshold` (a response ran), "
+        "`healthy`, `cooldown` (too soon after the last one), `no_data` "
+        "or `disabled`.",
+    )
 
 
 class ReadingResult(BaseModel):
+    """What a reading did: the budget adjustment, and the entropy response if one ran."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -175,9 +273,15 @@ class ReadingResult(BaseModel):
         }
     )
 
-    adjustment: BudgetRecord
-    response: EntropyResponseRecord | None
-    response_check: ReadingCheck
+    adjustment: BudgetRecord = Field(
+        description="The budget record this reading made.",
+    )
+    response: EntropyResponseRecord | None = Field(
+        description="The entropy response the reading triggered; null when none was due.",
+    )
+    response_check: ReadingCheck = Field(
+        description="Whether a response was due, and why.",
+    )
     budget: BudgetRecord = Field(description="The job's budget after every step.")
     diversity: ReadingDiversity | None = Field(
         default=None,
@@ -187,6 +291,8 @@ class ReadingResult(BaseModel):
 
 
 class SelectionRequest(RequestBody):
+    """A request to pick the pattern a job applies next."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -196,7 +302,10 @@ class SelectionRequest(RequestBody):
         }
     )
 
-    execution_id: ShortText
+    execution_id: ShortText = Field(
+        description="The run the picked pattern will be applied in (recorded with the "
+        "application).",
+    )
     candidates: list[Identifier] | None = Field(
         default=None, min_length=1, max_length=1000, description="Default: every pattern."
     )
@@ -206,6 +315,8 @@ class SelectionRequest(RequestBody):
 
 
 class SelectionResult(BaseModel):
+    """The pattern picked, and the application recorded for it."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -219,7 +330,17 @@ class SelectionResult(BaseModel):
         }
     )
 
-    pattern_id: str
-    application_id: str
-    mode: Literal["explore", "exploit"]
-    budget_value: float
+    pattern_id: str = Field(
+        description="The pattern to apply.",
+    )
+    application_id: str = Field(
+        description="The application recorded for it, outcome unknown: report the "
+        "outcome with PATCH /v1/pattern-applications/{application_id}.",
+    )
+    mode: Literal["explore", "exploit"] = Field(
+        description="`explore` (the least-applied eligible pattern) or `exploit` (the "
+        "best success rate among known outcomes).",
+    )
+    budget_value: float = Field(
+        description="The job's budget when it picked: the probability it had of exploring.",
+    )

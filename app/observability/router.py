@@ -17,11 +17,15 @@ router = APIRouter(tags=["operations"], route_class=StrictQueryRoute)
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    """The process answers."""
+
+    status: Literal["ok"] = Field(description="Always `ok`.")
 
 
 class Ready(BaseModel):
-    status: Literal["ready"]
+    """The service can serve: the database answers and its schema is at the head."""
+
+    status: Literal["ready"] = Field(description="Always `ready`.")
     revision: str = Field(description="The schema's Alembic revision, which is the head.")
 
 
@@ -64,8 +68,8 @@ HEALTHY = Health(status="ok").model_dump_json().encode()
 
 @router.get("/healthz", summary="The process is up", response_model=Health)
 async def get_health() -> Response:
-    """Its answer never changes: sent as ready-made bytes, not validated and serialised anew
-    for every probe."""
+    """Liveness: 200 whenever the process answers; it does not touch the database. Its
+    answer never changes: sent as ready-made bytes, not serialised anew for every probe."""
     return Response(HEALTHY, media_type="application/json")
 
 

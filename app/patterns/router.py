@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Query, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from app.core.clock import ClockDep
 from app.core.db import DbSession
@@ -32,6 +32,17 @@ from app.patterns.schemas import (
 router = service_router("/v1/patterns", "patterns")
 applications_router = service_router("/v1/pattern-applications", "patterns")
 
+PatternId = Annotated[
+    Identifier, Path(description="The pattern's id.", examples=["reflect-then-act"])
+]
+ApplicationId = Annotated[
+    Identifier,
+    Path(
+        description="The application's id (a UUID).",
+        examples=["9a4f3c2e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"],
+    ),
+]
+
 
 @router.post(
     "",
@@ -42,6 +53,7 @@ applications_router = service_router("/v1/pattern-applications", "patterns")
 def create_pattern(
     session: DbSession, clock: ClockDep, body: PatternCreate, request: Request, response: Response
 ) -> PatternRecord:
+    """A new pattern, with the id given or one made up; 409 when the id is taken."""
     pattern = service.create_pattern(session, clock, body)
     set_location(request, response, "get_pattern", pattern_id=pattern.id)
     return PatternRecord.model_validate(pattern)
@@ -51,8 +63,13 @@ def create_pattern(
 def list_patterns(
     session: DbSession,
     page: PageParams,
-    quarantine_status: Annotated[QuarantineStatus | None, Query()] = None,
+    quarantine_status: Annotated[
+        QuarantineStatus | None,
+        Query(description="Only the patterns in this status; absent: every status."),
+    ] = None,
 ) -> PatternPage:
+    """A page of patterns, most recently seen (applied or created) first, optionally of one
+    status."""
     patterns, next_cursor = service.list_patterns(session, quarantine_status, page)
     return PatternPage(
         items=[PatternRecord.model_validate(p) for p in patterns], next_cursor=next_cursor
@@ -60,7 +77,8 @@ def list_patterns(
 
 
 @router.get("/{pattern_id}", summary="One pattern", responses=problem_responses(404))
-def get_pattern(session: DbSession, pattern_id: Identifier) -> PatternRecord:
+def get_pattern(session: DbSession, pattern_id: PatternId) -> PatternRecord:
+    """A pattern by its id, with its counts of applications and successes."""
     return PatternRecord.model_validate(service.get_pattern(session, pattern_id))
 
 
@@ -70,8 +88,10 @@ def get_pattern(session: DbSession, pattern_id: Identifier) -> PatternRecord:
     responses=problem_responses(404, 409),
 )
 def update_pattern_status(
-    session: DbSession, clock: ClockDep, pattern_id: Identifier, body: PatternStatusUpdate
+    session: DbSession, clock: ClockDep, pattern_id: PatternId, body: PatternStatusUpdate
 ) -> PatternRecord:
+    """Move a pattern to another quarantine status; quarantining and validating stamp
+    `quarantined_at` and `validated_at`."""
     return PatternRecord.model_validate(service.update_status(session, clock, pattern_id, body))
 
 
@@ -84,11 +104,13 @@ def update_pattern_status(
 def record_pattern_application(
     session: DbSession,
     clock: ClockDep,
-    pattern_id: Identifier,
+    pattern_id: PatternId,
     body: ApplicationCreate,
     request: Request,
     response: Response,
 ) -> ApplicationRecord:
+    """Record that the pattern was applied in a run (with its outcome, or null until known);
+    the pattern's counts and `last_seen` follow."""
     application = service.record_application(session, clock, pattern_id, body)
     set_location(request, response, "get_pattern_application", application_id=application.id)
     return ApplicationRecord.model_validate(application)
@@ -114,7 +136,7 @@ def record_pattern_applications(
     responses=problem_responses(404, 409),
 )
 def report_pattern_application_outcome(
-    session: DbSession, application_id: Identifier, body: ApplicationOutcome
+    session: DbSession, application_id: ApplicationId, body: ApplicationOutcome
 ) -> ApplicationRecord:
     """Selections record applications with an unknown outcome; the caller reports it here."""
     return ApplicationRecord.model_validate(service.report_outcome(session, application_id, body))
@@ -123,5 +145,6 @@ def report_pattern_application_outcome(
 @applications_router.get(
     "/{application_id}", summary="One pattern application", responses=problem_responses(404)
 )
-def get_pattern_application(session: DbSession, application_id: Identifier) -> ApplicationRecord:
+def get_pattern_application(session: DbSession, application_id: ApplicationId) -> ApplicationRecord:
+    """An application by its id, as its creation's `Location` names it."""
     return ApplicationRecord.model_validate(service.get_application(session, application_id))

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Query, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from app.core import policy_defaults as defaults
 from app.core.clock import ClockDep
@@ -27,6 +27,14 @@ from app.responses.schemas import (
 
 router = service_router("/v1/entropy-responses", "entropy-responses")
 
+ResponseId = Annotated[
+    Identifier,
+    Path(
+        description="The entropy response's id (a UUID).",
+        examples=["5d0c7f4e-2a1b-4c3d-9e8f-7a6b5c4d3e2f"],
+    ),
+]
+
 
 @router.get("/check", summary="Is an entropy response needed for a job?")
 def check_entropy_response(
@@ -46,6 +54,8 @@ def check_entropy_response(
         int, Query(ge=0, description="Seconds after the job's last response when none is due.")
     ] = defaults.DEFAULT_COOLDOWN_SECONDS,
 ) -> ResponseCheck:
+    """Whether an entropy response is due for the job now: its latest diversity against the
+    threshold, and the cooldown since its last response. Nothing is written."""
     need = service.check_response_needed(
         session, clock, job_hash, entropy_threshold, cooldown_seconds
     )
@@ -77,6 +87,7 @@ def trigger_entropy_response(
 def get_latest_entropy_response(
     session: DbSession, job_hash: JobHashQuery = ""
 ) -> EntropyResponseRecord:
+    """The most recent entropy response of the job (or of every job); 404 when there is none."""
     return EntropyResponseRecord.model_validate(service.latest_response(session, job_hash))
 
 
@@ -93,9 +104,11 @@ add_history_route(
 def get_entropy_response_statistics(
     session: DbSession, job_hash: JobHashQuery = ""
 ) -> ResponseStatistics:
+    """Counts and aggregates over the entropy responses of the job (or of every job)."""
     return service.response_statistics(session, job_hash)
 
 
 @router.get("/{response_id}", summary="One entropy response", responses=problem_responses(404))
-def get_entropy_response(session: DbSession, response_id: Identifier) -> EntropyResponseRecord:
+def get_entropy_response(session: DbSession, response_id: ResponseId) -> EntropyResponseRecord:
+    """An entropy response by its id."""
     return EntropyResponseRecord.model_validate(service.get_response(session, response_id))

@@ -17,18 +17,46 @@ QuarantineRevisits = Annotated[int, Field(ge=0, le=100), INTEGRAL]
 
 
 class TriggerContext(RequestBody):
-    job_hash: Identifier
-    entropy_at_trigger: UnitInterval
-    threshold_used: UnitInterval
+    """What triggered an entropy response."""
+
+    job_hash: Identifier = Field(
+        description="The job whose diversity collapsed.",
+    )
+    entropy_at_trigger: UnitInterval = Field(
+        description="Its entropy when the response was triggered, 0..1.",
+    )
+    threshold_used: UnitInterval = Field(
+        description="The threshold the entropy fell below, 0..1.",
+    )
 
 
 class ResponseConfig(RequestBody):
-    boost_budget: bool = True
-    revisit_quarantine: bool = True
-    max_quarantine_revisits: QuarantineRevisits = defaults.DEFAULT_MAX_QUARANTINE_REVISITS
-    budget_floor: UnitInterval = defaults.DEFAULT_FLOOR
-    budget_ceiling: UnitInterval = defaults.DEFAULT_CEILING
-    budget_boost_amount: UnitInterval = defaults.DEFAULT_RESPONSE_BOOST_AMOUNT
+    """What an entropy response does."""
+
+    boost_budget: bool = Field(
+        default=True,
+        description="Whether the response boosts the job's budget.",
+    )
+    revisit_quarantine: bool = Field(
+        default=True,
+        description="Whether it sends quarantined patterns back to pending, to be validated again.",
+    )
+    max_quarantine_revisits: QuarantineRevisits = Field(
+        default=defaults.DEFAULT_MAX_QUARANTINE_REVISITS,
+        description="At most this many patterns are revisited.",
+    )
+    budget_floor: UnitInterval = Field(
+        default=defaults.DEFAULT_FLOOR,
+        description="The floor the boosted budget is kept above.",
+    )
+    budget_ceiling: UnitInterval = Field(
+        default=defaults.DEFAULT_CEILING,
+        description="The ceiling the boosted budget is kept below.",
+    )
+    budget_boost_amount: UnitInterval = Field(
+        default=defaults.DEFAULT_RESPONSE_BOOST_AMOUNT,
+        description="Added to the budget by the boost.",
+    )
 
     @model_validator(mode="after")
     def _floor_not_above_ceiling(self) -> Self:
@@ -70,8 +98,13 @@ class TriggerRequest(RequestBody):
         }
     )
 
-    trigger: TriggerContext
-    config: ResponseConfig = Field(default_factory=ResponseConfig)
+    trigger: TriggerContext = Field(
+        description="What triggered the response.",
+    )
+    config: ResponseConfig = Field(
+        default_factory=ResponseConfig,
+        description="What the response does; the defaults when absent.",
+    )
 
 
 class EntropyResponseRecord(Record):
@@ -111,10 +144,12 @@ class EntropyResponseRecord(Record):
 
 
 class EntropyResponsePage(Page[EntropyResponseRecord]):
-    pass
+    """A page of entropy responses, newest first."""
 
 
 class ResponseCheck(BaseModel):
+    """Whether an entropy response is due for a job now, and why."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -134,15 +169,24 @@ class ResponseCheck(BaseModel):
         }
     )
 
-    needs_response: bool
+    needs_response: bool = Field(
+        description="Whether an entropy response is due.",
+    )
     current_entropy: float | None = Field(
         description="The diversity index; null in cooldown and when there is no data."
     )
-    reason: str
-    status: CheckStatus
+    reason: str = Field(
+        description="Why, in words.",
+    )
+    status: CheckStatus = Field(
+        description="The check's outcome: `below_threshold` (due), `healthy`, "
+        "`cooldown` (too soon after the last one) or `no_data`.",
+    )
 
 
 class ResponseStatistics(BaseModel):
+    """Aggregates over the entropy responses of a job (or of every job)."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -157,8 +201,18 @@ class ResponseStatistics(BaseModel):
         }
     )
 
-    total_responses: int
-    avg_entropy_at_trigger: float
-    budget_boosts: int
-    quarantine_revisits: int
-    last_response: datetime | None
+    total_responses: int = Field(
+        description="How many entropy responses were recorded.",
+    )
+    avg_entropy_at_trigger: float = Field(
+        description="The mean entropy that triggered them (0 without responses).",
+    )
+    budget_boosts: int = Field(
+        description="How many boosted a budget.",
+    )
+    quarantine_revisits: int = Field(
+        description="How many patterns they sent back to pending, in all.",
+    )
+    last_response: datetime | None = Field(
+        description="When the latest was recorded; null without any.",
+    )

@@ -33,6 +33,8 @@ from app.webhooks import service
 from app.webhooks.outbound import UnsafeDestinationError, check_destination
 from app.webhooks.rules import DeliveryStatus
 from app.webhooks.schemas import (
+    ENDPOINT_ID_EXAMPLE,
+    MESSAGE_ID_EXAMPLE,
     AttemptPage,
     AttemptRecord,
     EndpointCreate,
@@ -54,8 +56,17 @@ TAG = {
     "their secrets, pings, attempts log and redeliveries. The payloads are under `webhooks`.",
 }
 
-WebhookId = Annotated[Identifier, Path(description="The webhook endpoint's id.")]
-MessageId = Annotated[Identifier, Path(description="The message's id (its `webhook-id` header).")]
+WebhookId = Annotated[
+    Identifier,
+    Path(description="The webhook endpoint's id.", examples=[ENDPOINT_ID_EXAMPLE]),
+]
+MessageId = Annotated[
+    Identifier,
+    Path(
+        description="The message's id (its `webhook-id` header).",
+        examples=[MESSAGE_ID_EXAMPLE],
+    ),
+]
 
 
 def _check_url(url: str, settings: Settings) -> None:

@@ -53,6 +53,8 @@ EndpointDescription = Annotated[
 
 
 class EndpointCreate(RequestBody):
+    """A new webhook endpoint: where to deliver, and which events."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -143,6 +145,8 @@ class EndpointRecord(Record):
 
 
 class EndpointPage(Page[EndpointRecord]):
+    """A page of webhook endpoints, newest first."""
+
     items: list[EndpointRecord] = Field(description="The endpoints of this page.")
     next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
@@ -213,6 +217,8 @@ class AttemptRecord(BaseModel):
 
 
 class AttemptPage(Page[AttemptRecord]):
+    """A page of an endpoint's messages, newest first."""
+
     items: list[AttemptRecord] = Field(description="The messages of this page.")
     next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
