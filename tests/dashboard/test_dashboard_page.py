@@ -397,7 +397,11 @@ def test_dashboard_draws_what_the_api_holds(
         }
         expected = {f"budget.{k}": v for k, v in budget_stats.items()}
         expected |= {f"responses.{k}": v for k, v in response_stats.items()}
-        expected |= {f"entropy.{k}": v for k, v in entropy.items() if k != "calculated_at"}
+        # The panel is the global all-time scope, where the weighted count is the count.
+        assert entropy["scope"] == {"job_hash": None, "half_life_seconds": None}
+        assert entropy["weighted_applications"] == entropy["total_applications"]
+        not_shown = {"calculated_at", "scope", "weighted_applications"}
+        expected |= {f"entropy.{k}": v for k, v in entropy.items() if k not in not_shown}
         assert shown == expected
         assert page.text_content('[data-stat="budget.current_budget"]') == "0.500"
         assert page.text_content('[data-stat="budget.total_adjustments"]') == "10"

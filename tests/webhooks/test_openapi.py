@@ -65,16 +65,21 @@ def test_the_routes_are_all_there_under_the_webhooks_tag(document: dict[str, Any
     assert all(op["tags"] == ["webhooks"] for op in operations.values())
 
 
+def resolved(document: dict[str, Any], parameter: dict[str, Any]) -> dict[str, Any]:
+    """A parameter declared once under components (Idempotency-Key) is used by reference."""
+    if "$ref" not in parameter:
+        return parameter
+    found: dict[str, Any] = document["components"]["parameters"][parameter["$ref"].split("/")[-1]]
+    return found
+
+
 def test_every_operation_and_parameter_has_a_description(document: dict[str, Any]) -> None:
     missing = []
     for name, operation in webhook_operations(document):
         if not (operation.get("summary") and operation.get("description")):
             missing.append(name)
-        missing += [
-            f"{name} {p['name']}"
-            for p in operation.get("parameters", [])
-            if not p.get("description")
-        ]
+        parameters = [resolved(document, p) for p in operation.get("parameters", [])]
+        missing += [f"{name} {p['name']}" for p in parameters if not p.get("description")]
     assert missing == []
 
 
