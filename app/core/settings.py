@@ -170,8 +170,9 @@ class Settings(BaseSettings):
     )
     metrics_job_budgets: bool = Field(
         default=True,
-        description="Export the current budget of every job as a gauge labelled job_hash "
-        "(one series per job: turn off when jobs are counted in the tens of thousands).",
+        description="Export the current budget, and the diversity of a job-scoped policy, of "
+        "every job as gauges labelled job_hash (one series per job: turn off when jobs are "
+        "counted in the tens of thousands).",
     )
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     idempotency_purge_interval_seconds: float = Field(

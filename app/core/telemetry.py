@@ -2,11 +2,12 @@
 
 Writers note their records on the session's `Tally` (`tally_of(session)`): the budget chains
 every budget record, the response chains every response, `apply_readings` the readings, the
-group-commit writer its batch, `current_diversity` the diversity it computed. The tally goes to
-the process's metrics (a `TallySink`) when the session commits, and is dropped when the
-transaction ends any other way (rollback, an error, close without commit). So a failed request
-counts nothing, whichever code path opened the transaction (the request's session dependency,
-the group-commit writer), and no writer needs to know about Prometheus.
+group-commit writer its batch, `current_diversity` the diversity it computed, `ReadingScopes`
+the scopes it measured. The tally goes to the process's metrics (a `TallySink`) when the
+session commits, and is dropped when the transaction ends any other way (rollback, an error,
+close without commit). So a failed request counts nothing, whichever code path opened the
+transaction (the request's session dependency, the group-commit writer), and no writer needs
+to know about Prometheus.
 """
 
 import logging
@@ -38,6 +39,9 @@ class Tally:
     readings: int = 0
     diversity: float | None = None
     """The diversity index last computed in the transaction."""
+    scope_diversity: dict[tuple[str | None, int | None], float] = field(default_factory=dict)
+    """The diversity index of each scope (job_hash, half_life_seconds) that readings without
+    entropy measured (their policy's scope)."""
     reading_batches: list[int] = field(default_factory=list)
     """Sizes of the group-commit batches committed by the transaction."""
 

@@ -6,8 +6,8 @@ directory and a scrape, answered by any worker, adds up the files of all of them
 values live in this process's memory, which is right for one process (and for tests, where
 every app gets its own registry).
 
-Gauges across processes: the current budget of a job and the pattern diversity are facts about
-the database, so the value written last by any worker is the one shown (`mostrecent`), and it
+Gauges across processes: the current budget of a job and the diversities are facts about the
+database, so the value written last by any worker is the one shown (`mostrecent`), and it
 stays after that worker exits; `worker_processes` counts the live workers (`livesum`: a worker
 that exits is removed by `mark_process_dead`).
 """
@@ -127,6 +127,16 @@ class Instruments:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.scope_diversity = Gauge(
+            "scope_diversity",
+            "The diversity index (0..1) of a scope, as the last reading without entropy that "
+            "measured it (its job's policy scope) found it; job_hash and half_life_seconds "
+            "empty: every job, all-time.",
+            ("job_hash", "half_life_seconds"),
+            namespace=NAMESPACE,
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self.rate_limit_unchecked = Counter(
             "rate_limit_unchecked",
             "Requests served without a rate-limit check because the shared rate-limit "
@@ -236,7 +246,12 @@ class Metrics:
         children[1].observe(seconds)
 
     def publish(self, tally: Tally) -> None:
-        """A committed transaction's records (`app.core.telemetry`)."""
+        """A committed transaction's records (`app.core.telemetry`).
+
+        A scope's diversity is set from the readings that measured it, not by a query of its
+        own: free on the hot path, and only scopes some job's policy names get a series. The
+        job-scoped series are per job like `job_budget`, so `METRICS_JOB_BUDGETS` drops them
+        too; the global ones are bounded by the registered half-lives."""
         instruments = self._instruments
         for kind, count in tally.adjustments.items():
             counter = instruments.adjustment_counters.get(kind)
@@ -254,6 +269,11 @@ class Metrics:
             instruments.reading_batch_size.observe(size)
         if tally.diversity is not None:
             instruments.diversity.set(tally.diversity)
+        for (scope_job, half_life), diversity in tally.scope_diversity.items():
+            if scope_job is None or self._job_budgets:
+                instruments.scope_diversity.labels(
+                    scope_job or "", "" if half_life is None else str(half_life)
+                ).set(diversity)
 
     def webhook_outcomes(self, outcomes: Mapping[str, int]) -> None:
         """Attempts whose outcome a dispatcher recorded (or could not: lease_lost)."""

@@ -1,6 +1,7 @@
 """GET /metrics in one process: request metrics by route template, and domain metrics that
 count exactly the committed records (every app in these tests has its own registry)."""
 
+import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -266,6 +267,138 @@ def test_the_diversity_gauge_is_set_when_diversity_is_computed(client: TestClien
     assert value(scrape(client), "entropy_budget_pattern_diversity") == measured
     assert reading(client, "job-1", None).status_code == 201  # a reading measures it
     assert value(scrape(client), "entropy_budget_pattern_diversity") == pytest.approx(1.0)
+
+
+SCOPE_DIVERSITY = "entropy_budget_scope_diversity"
+SCOPE_POLICIES: dict[str, dict[str, Any]] = {
+    "job-hour": {"scope": "job", "half_life_seconds": 3600},
+    "job-all-time": {"scope": "job", "half_life_seconds": None},
+    "global-five-minutes": {"scope": "global", "half_life_seconds": 300},
+    "global-all-time": {"scope": "global", "half_life_seconds": None},
+}
+
+
+def scope_labels(scope: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """The gauge's labels of an answer's scope (empty: every job, all-time)."""
+    half_life = scope["half_life_seconds"]
+    return frozenset(
+        {
+            ("job_hash", scope["job_hash"] or ""),
+            ("half_life_seconds", "" if half_life is None else str(half_life)),
+        }
+    )
+
+
+def random_applications(client: TestClient, clock: ManualClock, rng: random.Random) -> None:
+    """Random applications of five patterns by every job of SCOPE_POLICIES (and by no job),
+    spread over a few hours of the test clock."""
+    for pattern_id in "abcde":
+        create_pattern(client, pattern_id)
+    for _ in range(4):
+        items = [
+            {
+                "pattern_id": rng.choice("abcde"),
+                "execution_id": f"exec-{n}",
+                "pattern_led_to_success": True,
+                **({"job_hash": job} if job else {}),
+            }
+            for n in range(rng.randint(5, 40))
+            for job in [rng.choice([*SCOPE_POLICIES, None])]
+        ]
+        response = client.post("/v1/pattern-applications", json={"applications": items})
+        assert response.status_code == 201, response.text
+        clock.advance(rng.randint(60, 7200))
+
+
+def store_diversity_policies(client: TestClient) -> None:
+    for job_hash, diversity in SCOPE_POLICIES.items():
+        response = client.put(f"/v1/jobs/{job_hash}/policy", json={"diversity": diversity})
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_each_policy_scope_reads_the_diversity_its_last_reading_answered_with(
+    client: TestClient, clock: ManualClock, seed: int
+) -> None:
+    rng = random.Random(seed)
+    random_applications(client, clock, rng)
+    store_diversity_policies(client)
+
+    answered: dict[frozenset[tuple[str, str]], float] = {}
+    for job_hash in rng.sample(list(SCOPE_POLICIES), len(SCOPE_POLICIES)):
+        body = reading(client, job_hash, None).json()
+        answered[scope_labels(body["diversity"]["scope"])] = body["diversity"]["diversity_index"]
+    # A reading's own override is the scope it measures: that scope gets its series.
+    override = client.post(
+        "/v1/jobs/job-hour/entropy-readings",
+        json={"policy": {"diversity": {"scope": "global", "half_life_seconds": 86400}}},
+    ).json()["diversity"]
+    answered[scope_labels(override["scope"])] = override["diversity_index"]
+
+    assert series(scrape(client), SCOPE_DIVERSITY) == answered
+    assert set(answered) == {
+        scope_labels({"job_hash": job, "half_life_seconds": half_life})
+        for job, half_life in [
+            ("job-hour", 3600),
+            ("job-all-time", None),
+            (None, 300),
+            (None, None),
+            (None, 86400),
+        ]
+    }
+
+    clock.advance(rng.randint(60, 7200))  # the decayed scopes move on; the gauge follows
+    collapse = [
+        {
+            "pattern_id": "a",
+            "execution_id": f"late-{n}",
+            "pattern_led_to_success": True,
+            "job_hash": "job-hour",
+        }
+        for n in range(30)
+    ]
+    response = client.post("/v1/pattern-applications", json={"applications": collapse})
+    assert response.status_code == 201, response.text
+    later = reading(client, "job-hour", None).json()["diversity"]
+    assert later["diversity_index"] != answered[scope_labels(later["scope"])]
+    assert (
+        value(scrape(client), SCOPE_DIVERSITY, job_hash="job-hour", half_life_seconds="3600")
+        == later["diversity_index"]
+    )
+
+
+def test_only_readings_without_entropy_set_a_scope_and_no_read_mints_a_series(
+    client: TestClient, clock: ManualClock
+) -> None:
+    random_applications(client, clock, random.Random(3))
+    store_diversity_policies(client)
+
+    assert reading(client, "job-hour", 0.5).status_code == 201  # entropy given: no scope
+    for job_hash in ("job-hour", "any-name-at-all"):
+        for half_life in ("", "300"):
+            params = {"job_hash": job_hash, "half_life_seconds": half_life}
+            query = {k: v for k, v in params.items() if v}
+            assert client.get("/v1/pattern-entropy", params=query).status_code == 200
+    assert reading(client, "nobody", None).status_code == 201  # the default: global all-time
+    assert set(series(scrape(client), SCOPE_DIVERSITY)) == {
+        scope_labels({"job_hash": None, "half_life_seconds": None})
+    }
+
+
+def test_job_scopes_are_dropped_with_the_budget_per_job(
+    make_client: ClientFactory, clock: ManualClock
+) -> None:
+    with make_client(metrics_job_budgets=False) as client:
+        random_applications(client, clock, random.Random(4))
+        store_diversity_policies(client)
+        answers = {job: reading(client, job, None).json()["diversity"] for job in SCOPE_POLICIES}
+        samples = scrape(client)
+
+    # Only the global scopes, one series per registered half-life at most, stay.
+    assert series(samples, SCOPE_DIVERSITY) == {
+        scope_labels(answers[job]["scope"]): answers[job]["diversity_index"]
+        for job in ("global-five-minutes", "global-all-time")
+    }
 
 
 def test_the_budget_per_job_can_be_turned_off(make_client: ClientFactory) -> None:
