@@ -1,18 +1,21 @@
 """Shared plumbing for the benchmarks: throwaway databases, real uvicorn servers, wrk runs,
 and memory readings from /proc. Run the benchmarks by hand; they are not part of the suite."""
 
+import argparse
 import contextlib
+import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import httpx
@@ -29,6 +32,8 @@ START_SECONDS = float(os.environ.get("EB_BENCH_START_SECONDS", "30"))
 POSTGRES_ADMIN_URL = os.environ.get(
     "EB_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+READINGS_SCRIPT = ROOT / "benchmarks" / "readings.lua"
+"""wrk's readings load: POST /v1/entropy over JOBS jobs (JOBS in wrk's environment)."""
 
 
 @contextmanager
@@ -295,3 +300,113 @@ def machine() -> str:
     memory = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
     total = f"{int(memory.group(1)) / 1024 / 1024:.0f} GiB" if memory else "?"
     return f"{cpus} cores ({model}), {total} RAM, Python {sys.version.split()[0]}"
+
+
+def alternating(
+    targets: Mapping[str, tuple[str, Path | None]],
+    *,
+    rounds: int,
+    seconds: int,
+    connections: int,
+    env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Iterator[tuple[int, str, WrkResult]]:
+    """wrk against each target (URL, script) in turn, `rounds` + 1 times: side by side in one
+    run, so the machine's load falls on every target alike. Round 0 (2 s) warms up and is not
+    to be reported; each round starts one target later, so none always runs first."""
+    names = list(targets)
+    for round_number in range(rounds + 1):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            url, script = targets[name]
+            result = wrk(
+                url,
+                seconds=2 if round_number == 0 else seconds,
+                connections=connections,
+                script=script,
+                env=env,
+                headers=headers,
+            )
+            yield round_number, name, result
+
+
+def medians(runs: list[WrkResult]) -> dict[str, float]:
+    """The median throughput and latencies over the reported rounds."""
+    return {
+        "rps": statistics.median(r.requests_per_second for r in runs),
+        "p50_ms": statistics.median(r.p50_ms for r in runs),
+        "p99_ms": statistics.median(r.p99_ms for r in runs),
+    }
+
+
+def arguments_parser(
+    description: str | None, *, seconds: int, rounds: int | None = None
+) -> argparse.ArgumentParser:
+    """The options every benchmark takes: --db and --seconds (a run's length), and --rounds
+    where it alternates."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--seconds", type=int, default=seconds)
+    if rounds is not None:
+        parser.add_argument("--rounds", type=int, default=rounds)
+    return parser
+
+
+def add_readings_load_arguments(
+    parser: argparse.ArgumentParser, *, workers_help: str = "worker processes per server"
+) -> None:
+    """The options of a benchmark that sends wrk's readings load (`ReadingsLoad`)."""
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2, help=workers_help)
+
+
+@dataclass(frozen=True)
+class ReadingsLoad:
+    """wrk's readings load (`READINGS_SCRIPT`) and how long and often it is measured: what
+    `arguments_parser(..., rounds=...)` with `add_readings_load_arguments` asks for."""
+
+    seconds: int
+    rounds: int
+    connections: int
+    jobs: int
+    workers: int
+
+    @classmethod
+    def of(cls, arguments: argparse.Namespace) -> "ReadingsLoad":
+        return cls(**{field.name: getattr(arguments, field.name) for field in fields(cls)})
+
+    def alternating(
+        self,
+        targets: Mapping[str, tuple[str, Path | None]],
+        headers: dict[str, str] | None = None,
+    ) -> Iterator[tuple[int, str, WrkResult]]:
+        """This load against each target in turn (see `alternating`)."""
+        return alternating(
+            targets,
+            rounds=self.rounds,
+            seconds=self.seconds,
+            connections=self.connections,
+            env={"JOBS": str(self.jobs)},
+            headers=headers,
+        )
+
+    def described(self, kind: str) -> dict[str, object]:
+        """The head of a report: where and how it was measured."""
+        return {
+            "database": kind,
+            "machine": machine(),
+            "connections": self.connections,
+            "workers": self.workers,
+            "seconds_per_run": self.seconds,
+            "rounds": self.rounds,
+            "jobs": self.jobs,
+        }
+
+
+def write_report(name: str, report: Mapping[str, object]) -> None:
+    """Keep the report as benchmarks/results/NAME.json, and print it."""
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))

@@ -12,8 +12,6 @@ job's head kept exactly as the service keeps them), since writing a million rows
 API would measure the API's write path instead.
 """
 
-import argparse
-import json
 import os
 import random
 import time
@@ -26,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.core.db import database_url
 from app.core.orm import table_of, upsert
 from app.models import ExplorationBudget, JobHead, Pattern, PatternApplication
-from benchmarks.harness import ROOT, database, machine, service, wrk
+from benchmarks.harness import arguments_parser, database, machine, service, write_report, wrk
 
 PATTERNS = 1000
 JOB = "history-job"
@@ -195,15 +193,10 @@ def run(kind: str, seconds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser = arguments_parser(__doc__, seconds=10)
     arguments = parser.parse_args()
     report = run(arguments.db, arguments.seconds)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"read-scaling-{arguments.db}.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(f"read-scaling-{arguments.db}", report)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,7 @@ too, on the same database, and its /healthz and readings are measured in the sam
 alternating with this checkout's: a before/after in one run.
 """
 
-import argparse
 import contextlib
-import json
-import statistics
 from collections import Counter
 
 from sqlalchemy import create_engine, select
@@ -28,18 +25,20 @@ from app.core.api_keys import hash_key
 from app.core.db import database_url
 from app.models import EntropyResponse, ExplorationBudget
 from benchmarks.harness import (
-    ROOT,
+    READINGS_SCRIPT,
+    ReadingsLoad,
     WrkResult,
+    add_readings_load_arguments,
+    arguments_parser,
     bare_app,
     database,
-    machine,
+    medians,
     service,
     source_at,
-    wrk,
+    write_report,
 )
 from tests.support import check_budget_chain, free_port
 
-SCRIPT = ROOT / "benchmarks" / "readings.lua"
 BENCH_KEY = "eb_benchmark-key-not-a-secret"
 ALL_LAYERS_ENV = {
     "LOG_FORMAT": "json",
@@ -82,78 +81,51 @@ def check_chains(url: str, accepted_readings: int, in_flight_at_cutoff: int) -> 
 
 
 def run(
-    kind: str,
-    *,
-    seconds: int,
-    rounds: int,
-    connections: int,
-    jobs: int,
-    extra_env: dict[str, str],
-    versus: str | None = None,
-    workers: int = 2,
+    kind: str, load: ReadingsLoad, *, extra_env: dict[str, str], versus: str | None = None
 ) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"bare": [], "healthz": [], "readings": []}
     accepted_readings = 0
     unanswered = 0  # requests a run left in flight, or gave up on (timeouts), the server may finish
-    load = {"JOBS": str(jobs)}
     env = {**ALL_LAYERS_ENV, **extra_env}
     with database(kind) as url:
         with (
-            bare_app(free_port(), workers) as bare,
-            service(free_port(), url, env=env, workers=workers) as served,
+            bare_app(free_port(), load.workers) as bare,
+            service(free_port(), url, env=env, workers=load.workers) as served,
             contextlib.ExitStack() as other,
         ):
             targets = {
                 "bare": (bare.url + "/", None),
                 "healthz": (served.url + "/healthz", None),
-                "readings": (served.url, SCRIPT),
+                "readings": (served.url, READINGS_SCRIPT),
             }
             if versus is not None:
                 source = other.enter_context(source_at(versus))
                 then = other.enter_context(
-                    service(free_port(), url, env=env, source=source, workers=workers)
+                    service(free_port(), url, env=env, source=source, workers=load.workers)
                 )
                 targets["healthz_at_versus"] = (then.url + "/healthz", None)
-                targets["readings_at_versus"] = (then.url, SCRIPT)
+                targets["readings_at_versus"] = (then.url, READINGS_SCRIPT)
                 results["healthz_at_versus"] = []
                 results["readings_at_versus"] = []
-            for round_number in range(rounds + 1):  # round 0 warms up and is not reported
-                for name, (target, script) in targets.items():
-                    result = wrk(
-                        target,
-                        seconds=2 if round_number == 0 else seconds,
-                        connections=connections,
-                        script=script,
-                        env=load,
-                        headers=AUTHORIZED,
-                    )
-                    if name.startswith("readings"):
-                        accepted_readings += result.requests - result.non_2xx
-                        unanswered += connections + result.socket_errors
-                    if round_number:
-                        results[name].append(result)
+            for round_number, name, result in load.alternating(targets, headers=AUTHORIZED):
+                if name.startswith("readings"):
+                    accepted_readings += result.requests - result.non_2xx
+                    unanswered += load.connections + result.socket_errors
+                if round_number:
+                    results[name].append(result)
             peak_rss = served.peak_rss_mib()
         chains = check_chains(url, accepted_readings, unanswered)
 
-    def summary(name: str) -> dict[str, float]:
-        runs = results[name]
-        return {
-            "rps": statistics.median(r.requests_per_second for r in runs),
-            "p50_ms": statistics.median(r.p50_ms for r in runs),
-            "p99_ms": statistics.median(r.p99_ms for r in runs),
+    report = {
+        name: {
+            **medians(runs),
             "non_2xx": sum(r.non_2xx for r in runs),
             "socket_errors": sum(r.socket_errors for r in runs),
         }
-
-    report = {name: summary(name) for name in results}
+        for name, runs in results.items()
+    }
     return {
-        "database": kind,
-        "machine": machine(),
-        "connections": connections,
-        "workers": workers,
-        "seconds_per_run": seconds,
-        "rounds": rounds,
-        "jobs": jobs,
+        **load.described(kind),
         **report,
         "ratio_to_bare": report["readings"]["rps"] / report["bare"]["rps"],
         "healthz_ratio_to_bare": report["healthz"]["rps"] / report["bare"]["rps"],
@@ -176,13 +148,8 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2, help="worker processes per server")
+    parser = arguments_parser(__doc__, seconds=10, rounds=3)
+    add_readings_load_arguments(parser)
     parser.add_argument(
         "--env",
         action="append",
@@ -198,25 +165,15 @@ def main() -> None:
     arguments = parser.parse_args()
     extra_env = dict(pair.split("=", 1) for pair in arguments.env)
     report = run(
-        arguments.db,
-        seconds=arguments.seconds,
-        rounds=arguments.rounds,
-        connections=arguments.connections,
-        jobs=arguments.jobs,
-        extra_env=extra_env,
-        versus=arguments.versus,
-        workers=arguments.workers,
+        arguments.db, ReadingsLoad.of(arguments), extra_env=extra_env, versus=arguments.versus
     )
     report["service_env"] = {**ALL_LAYERS_ENV, **extra_env}
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
     suffix = "".join(f"-{pair}" for pair in arguments.env).replace("=", "_").lower()
     if arguments.workers != 2:
         suffix += f"-workers_{arguments.workers}"
     if arguments.versus:
         suffix += f"-versus-{arguments.versus}"
-    (out / f"readings-{arguments.db}{suffix}.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(f"readings-{arguments.db}{suffix}", report)
 
 
 if __name__ == "__main__":

@@ -17,24 +17,23 @@ through the API would measure the write path instead. Before measuring, each ans
 against a scan of the loaded values (count, extremes, fsum average).
 """
 
-import argparse
-import json
 import math
 import random
 import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 from sqlalchemy import Engine, create_engine, insert
 from sqlalchemy.orm import Session
 
 from app.budget import aggregates
+from app.budget.rules import AdjustmentType
 from app.core.db import database_url
 from app.core.orm import table_of, upsert
-from app.models import ADJUSTMENT_TYPES, ExplorationBudget, JobHead
-from benchmarks.harness import ROOT, database, machine, service, wrk
+from app.models import ExplorationBudget, JobHead
+from benchmarks.harness import arguments_parser, database, machine, service, write_report, wrk
 from benchmarks.read_scaling import settle
 
 CHUNK = 20_000
@@ -76,7 +75,7 @@ def load(engine: Engine, jobs: dict[str, int], rng: random.Random) -> Scan:
                         "recorded_at": START + timedelta(seconds=job_seq),
                         "budget_value": value,
                         "entropy_at_time": 0.5,
-                        "adjustment_type": rng.choice(ADJUSTMENT_TYPES),
+                        "adjustment_type": rng.choice(get_args(AdjustmentType)),
                         "adjustment_reason": None,
                     }
                 )
@@ -166,16 +165,10 @@ def run(kind: str, seconds: int, rounds: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser = arguments_parser(__doc__, seconds=5, rounds=6)
     arguments = parser.parse_args()
     report = run(arguments.db, arguments.seconds, arguments.rounds)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"statistics-scaling-{arguments.db}.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    write_report(f"statistics-scaling-{arguments.db}", report)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,7 @@ deadline, then waits for its retry. The other has no endpoint: its dispatchers o
 messages fanned out. Afterwards, every response of both has its event in the outbox.
 """
 
-import argparse
-import json
 import socket
-import statistics
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,9 +25,18 @@ from sqlalchemy import create_engine, func, select
 
 from app.core.db import database_url
 from app.models import EntropyResponse, WebhookDelivery, WebhookMessage
-from benchmarks.harness import ROOT, WrkResult, database, machine, service, wrk
+from benchmarks.harness import (
+    READINGS_SCRIPT,
+    ReadingsLoad,
+    WrkResult,
+    add_readings_load_arguments,
+    arguments_parser,
+    database,
+    medians,
+    service,
+    write_report,
+)
 
-SCRIPT = ROOT / "benchmarks" / "readings.lua"
 ENV = {
     "POLICY_RESPONSE_COOLDOWN_SECONDS": "0",
     # The blackhole is on 127.0.0.1: without this the attempts would be refused before
@@ -85,15 +91,12 @@ def outbox_counts(url: str) -> dict[str, int]:
     return {name: int(count or 0) for name, count in counts.items()}
 
 
-def run(
-    kind: str, *, seconds: int, rounds: int, connections: int, jobs: int, workers: int
-) -> dict[str, object]:
+def run(kind: str, load: ReadingsLoad) -> dict[str, object]:
     results: dict[str, list[WrkResult]] = {"without endpoint": [], "dead endpoint": []}
-    load = {"JOBS": str(jobs)}
     with blackhole() as dead_url, database(kind) as plain_db, database(kind) as subscribed_db:
         with (
-            service(9111, plain_db, workers=workers, env=ENV) as plain,
-            service(9112, subscribed_db, workers=workers, env=ENV) as subscribed,
+            service(9111, plain_db, workers=load.workers, env=ENV) as plain,
+            service(9112, subscribed_db, workers=load.workers, env=ENV) as subscribed,
         ):
             created = httpx.post(
                 subscribed.url + "/v1/webhooks",
@@ -104,20 +107,14 @@ def run(
                 timeout=10,
             )
             assert created.status_code == 201, created.text
-            targets = {"without endpoint": plain.url, "dead endpoint": subscribed.url}
-            for round_number in range(rounds + 1):  # round 0 warms up and is not reported
-                order = list(targets) if round_number % 2 else list(targets)[::-1]
-                for name in order:
-                    result = wrk(
-                        targets[name],
-                        seconds=2 if round_number == 0 else seconds,
-                        connections=connections,
-                        script=SCRIPT,
-                        env=load,
-                    )
-                    assert result.non_2xx == 0, result
-                    if round_number:
-                        results[name].append(result)
+            targets = {
+                "without endpoint": (plain.url, READINGS_SCRIPT),
+                "dead endpoint": (subscribed.url, READINGS_SCRIPT),
+            }
+            for round_number, name, result in load.alternating(targets):
+                assert result.non_2xx == 0, result
+                if round_number:
+                    results[name].append(result)
             backlog = {
                 "queue_depth": gauge(subscribed.url, "webhook_queue_depth"),
                 "oldest_pending_seconds": gauge(subscribed.url, "webhook_oldest_pending_seconds"),
@@ -128,24 +125,15 @@ def run(
     assert plain_counts["deliveries"] == 0, plain_counts
     assert subscribed_counts["events"] == subscribed_counts["responses"] > 0, subscribed_counts
 
-    def summary(name: str) -> dict[str, float]:
-        runs = results[name]
-        return {
-            "rps": statistics.median(r.requests_per_second for r in runs),
-            "rps_each_round": [round(r.requests_per_second) for r in runs],  # type: ignore[dict-item]
-            "p50_ms": statistics.median(r.p50_ms for r in runs),
-            "p99_ms": statistics.median(r.p99_ms for r in runs),
+    report = {
+        name: {
+            **medians(runs),
+            "rps_each_round": [round(r.requests_per_second) for r in runs],
         }
-
-    report = {name: summary(name) for name in results}
+        for name, runs in results.items()
+    }
     return {
-        "database": kind,
-        "machine": machine(),
-        "connections": connections,
-        "workers": workers,
-        "seconds_per_run": seconds,
-        "rounds": rounds,
-        "jobs": jobs,
+        **load.described(kind),
         **report,
         "ratio": report["dead endpoint"]["rps"] / report["without endpoint"]["rps"],
         "dead_endpoint_backlog_at_end": backlog,
@@ -154,26 +142,11 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers per service")
+    parser = arguments_parser(__doc__, seconds=10, rounds=4)
+    add_readings_load_arguments(parser, workers_help="uvicorn workers per service")
     arguments = parser.parse_args()
-    report = run(
-        arguments.db,
-        seconds=arguments.seconds,
-        rounds=arguments.rounds,
-        connections=arguments.connections,
-        jobs=arguments.jobs,
-        workers=arguments.workers,
-    )
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"webhooks-dead-endpoint-{arguments.db}.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps(report, indent=2))
+    report = run(arguments.db, ReadingsLoad.of(arguments))
+    write_report(f"webhooks-dead-endpoint-{arguments.db}", report)
 
 
 if __name__ == "__main__":
