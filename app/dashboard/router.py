@@ -1,9 +1,9 @@
 """`GET /dashboard`: an HTML page of charts served by the service itself.
 
 The page is static: its script (`static/dashboard.js`) reads everything from the public API
-(`/v1/jobs`, the histories, the statistics and `/v1/alerts`), so the dashboard shows exactly what
-any other client would see and never evaluates a rule of its own. The charting library (uPlot) is
-vendored under `static/vendor/`, so the page needs nothing beyond this service.
+(`/v1/jobs`, a job's policy, the histories, the statistics and `/v1/alerts`), so the dashboard
+shows exactly what any other client would see and never evaluates a rule of its own. The charting
+library (uPlot) is vendored under `static/vendor/`, so the page needs nothing beyond this service.
 """
 
 import hashlib

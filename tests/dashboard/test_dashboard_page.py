@@ -183,9 +183,36 @@ def post(
     return result
 
 
+JOB_HALF_LIFE = 3600
+"""The half-life of JOB's own diversity in the seeded history (one of the registered defaults)."""
+
+
+def put_diversity_policy(http: httpx.Client, job: str, scope: str, half_life: int | None) -> None:
+    body = {"diversity": {"scope": scope, "half_life_seconds": half_life}}
+    response = http.put(f"/v1/jobs/{job}/policy", json=body)
+    assert response.status_code == 200, response.text
+
+
+def apply(http: httpx.Client, job: str | None, *, at: datetime | None = None, **uses: int) -> None:
+    """Record `uses` (pattern id: how many times) for `job` in one batch."""
+    applications = [
+        {
+            "pattern_id": pattern_id,
+            "execution_id": f"run-{n}",
+            "job_hash": job,
+            "pattern_led_to_success": True,
+        }
+        for pattern_id, times in uses.items()
+        for n in range(times)
+    ]
+    post(http, "/v1/pattern-applications", {"applications": applications}, at=at)
+
+
 def seed(http: httpx.Client) -> None:
     """A job with every kind of budget record, an entropy response, patterns with applications
-    and diversity snapshots in between; then another job, active last."""
+    and diversity snapshots in between; then another job, active last. The job measures its own
+    diversity with a half-life: it starts balanced and collapses onto "greedy", while every
+    job's applications stay mixed."""
 
     def adjust(entropy: float) -> None:
         post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": entropy})
@@ -194,15 +221,10 @@ def seed(http: httpx.Client) -> None:
         body = {"job_hash": JOB, "budget_value": value, "adjustment_type": "manual"}
         post(http, "/v1/budget", body)
 
-    def apply(pattern_id: str, times: int) -> None:
-        applications = [
-            {"pattern_id": pattern_id, "execution_id": f"run-{n}", "pattern_led_to_success": True}
-            for n in range(times)
-        ]
-        post(http, "/v1/pattern-applications", {"applications": applications})
-
     def snapshot() -> None:
         post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3})
+        job_scope = {"job_hash": JOB, "half_life_seconds": JOB_HALF_LIFE}
+        post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3, **job_scope})
 
     for pattern_id, status in (
         ("greedy", "pending"),
@@ -212,16 +234,18 @@ def seed(http: httpx.Client) -> None:
     ):
         body = {"id": pattern_id, "pattern_type": "search", "pattern_name": pattern_id}
         post(http, "/v1/patterns", {**body, "quarantine_status": status})
+    put_diversity_policy(http, JOB, "job", JOB_HALF_LIFE)
 
-    apply("greedy", 10)
-    apply("beam", 1)
+    apply(http, JOB, greedy=1, beam=1, random=1)
+    apply(http, OTHER_JOB, beam=1)
     snapshot()
     adjust(0.55)  # initial 0.15
     adjust(0.2)  # boost 0.25
     adjust(0.15)  # boost 0.35
     adjust(0.6)  # decay
     set_budget(0.02)  # floor_enforced 0.05
-    apply("beam", 2)
+    apply(http, JOB, greedy=3)
+    apply(http, OTHER_JOB, beam=2)
     snapshot()
     adjust(0.1)  # boost
     adjust(0.1)  # boost
@@ -230,12 +254,12 @@ def seed(http: httpx.Client) -> None:
         "/v1/entropy-responses",
         {"trigger": {"job_hash": JOB, "entropy_at_trigger": 0.18, "threshold_used": 0.3}},
     )  # boost, and "stale" goes back to pending
-    apply("random", 3)
+    apply(http, JOB, greedy=6)
+    apply(http, OTHER_JOB, random=2)
     snapshot()
     adjust(0.7)  # decay
     set_budget(0.9)  # ceiling_enforced 0.5
-    apply("beam", 2)
-    apply("random", 1)
+    apply(http, OTHER_JOB, beam=1, random=1)
     snapshot()
     post(http, "/v1/budget/adjustments", {"job_hash": OTHER_JOB, "current_entropy": 0.5})
     post(http, "/v1/budget/adjustments", {"job_hash": OTHER_JOB, "current_entropy": 0.2})
@@ -312,7 +336,13 @@ def test_dashboard_draws_what_the_api_holds(
 
         history = list(reversed(api(http, "/v1/budget/history", job_hash=JOB, limit=1000)["items"]))
         responses = api(http, "/v1/entropy-responses/history", job_hash=JOB, limit=1000)["items"]
-        snapshots = list(reversed(api(http, "/v1/pattern-entropy/history", limit=1000)["items"]))
+        snapshots = list(
+            reversed(api(http, "/v1/pattern-entropy/history", scope="global")["items"])
+        )
+        job_snapshots = list(
+            reversed(api(http, "/v1/pattern-entropy/history", job_hash=JOB)["items"])
+        )
+        job_now = api(http, "/v1/pattern-entropy", job_hash=JOB, half_life_seconds=JOB_HALF_LIFE)
         budget_stats = api(http, "/v1/budget/statistics", job_hash=JOB)
         response_stats = api(http, "/v1/entropy-responses/statistics", job_hash=JOB)
         entropy = api(http, "/v1/pattern-entropy", alert_threshold=0.3)
@@ -340,20 +370,44 @@ def test_dashboard_draws_what_the_api_holds(
             [epoch_seconds(r["recorded_at"]) for r in responses]
         )
 
-        # The diversity chart and its threshold.
+        # The diversity chart: every job's snapshots (all-time), and beside them the job's own
+        # in its policy's scope, with its value now as the API measures it; the threshold.
         diversity = state["diversity"]["plotted"]
         assert len(snapshots) == 4
+        assert {s["scope"]["half_life_seconds"] for s in snapshots} == {None}
         assert diversity["diversity"] == [s["diversity_index"] for s in snapshots]
         assert diversity["x"] == pytest.approx(
             [epoch_seconds(s["calculated_at"]) for s in snapshots]
         )
+        job_scope = {"job_hash": JOB, "half_life_seconds": JOB_HALF_LIFE}
+        assert len(job_snapshots) == 4
+        assert {json.dumps(s["scope"]) for s in job_snapshots} == {json.dumps(job_scope)}
+        job_line = diversity["job"]["line"]
+        assert diversity["job"]["scope"] == job_scope
+        assert job_line["diversity"] == [s["diversity_index"] for s in job_snapshots]
+        assert job_line["x"] == pytest.approx(
+            [epoch_seconds(s["calculated_at"]) for s in job_snapshots]
+        )
+        assert diversity["job"]["current"] == job_now["diversity_index"]
+        assert (
+            json.loads(page.get_attribute("#job-diversity-value", "data-value"))
+            == (job_now["diversity_index"])
+        )
+        assert f"job {JOB}, half-life {JOB_HALF_LIFE} s" in page.text_content("#job-diversity")
+        assert page.text_content("#job-diversity-key-label") == (
+            f"job {JOB}, half-life {JOB_HALF_LIFE} s (the job's policy)"
+        )
+        assert page.is_visible("#job-diversity-key")
+        # The job collapsed onto one pattern while every job's applications stayed mixed.
+        assert job_line["diversity"][0] == pytest.approx(1.0)
+        assert job_line["diversity"][-1] < 0.3 < diversity["diversity"][-1]
         assert diversity["threshold"] == 0.3
 
         # Each chart's time axis fits its own data: the first snapshot was taken before the
         # job's first budget record, and the budget chart does not stretch back to it.
         budget_times = plotted["x"] + plotted["events"]
         assert_axis_fits(plotted["scales"]["x"], budget_times)
-        assert_axis_fits(diversity["scales"]["x"], diversity["x"])
+        assert_axis_fits(diversity["scales"]["x"], diversity["x"] + job_line["x"])
         assert diversity["x"][0] < plotted["x"][0]
         assert plotted["scales"]["x"][0] > diversity["x"][0]
 
@@ -427,6 +481,120 @@ def test_dashboard_draws_what_the_api_holds(
         if os.environ.get("EB_UPDATE_SCREENSHOT") == "1":
             SCREENSHOT.write_bytes(screenshot.read_bytes())
         problems.assert_none()
+
+
+def shown_diversity(page: Any) -> dict[str, Any]:
+    plotted: dict[str, Any] = page.evaluate("window.dashboardState.diversity.plotted")
+    return plotted
+
+
+@pytest.mark.e2e
+def test_a_collapsed_job_reads_low_in_its_own_scope_while_every_job_reads_high(
+    browser_context: Any, server: Server
+) -> None:
+    """JOB measures its own applications with a 300 s half-life. For an hour it spreads them
+    over four patterns, then for half an hour it applies only one; another job keeps all four
+    busy throughout. The page shows the job's line falling below the threshold, and its value
+    now, beside every job's line, which stays high: each as the API reports it."""
+    patterns = ("greedy", "beam", "random", "sampled")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    scope = {"job_hash": JOB, "half_life_seconds": 300}
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        for pattern_id in patterns:
+            body = {"id": pattern_id, "pattern_type": "search", "pattern_name": pattern_id}
+            post(http, "/v1/patterns", body, at=start)
+        put_diversity_policy(http, JOB, "job", 300)
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.5}, at=start)
+        for step in range(1, 19):  # every 5 minutes for an hour and a half
+            at = start + timedelta(minutes=5 * step)
+            collapsed = step > 12
+            apply(http, OTHER_JOB, at=at, **dict.fromkeys(patterns, 5))
+            apply(http, JOB, at=at, **({"greedy": 4} if collapsed else dict.fromkeys(patterns, 1)))
+            post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3}, at=at)
+            post(http, "/v1/pattern-entropy/snapshots", scope, at=at)
+
+        page = browser_context.new_page()
+        problems = PageProblems(page)
+        page.goto(f"{server.base_url}/dashboard?job={JOB}")
+        wait_for_job(page, JOB)
+        diversity = shown_diversity(page)
+
+        job_snapshots = list(
+            reversed(api(http, "/v1/pattern-entropy/history", job_hash=JOB)["items"])
+        )
+        global_snapshots = list(
+            reversed(api(http, "/v1/pattern-entropy/history", scope="global")["items"])
+        )
+        job_now = api(http, "/v1/pattern-entropy", job_hash=JOB, half_life_seconds=300)
+        every_job_now = api(http, "/v1/pattern-entropy")
+
+    assert diversity["job"]["scope"] == scope
+    assert diversity["job"]["line"]["diversity"] == [s["diversity_index"] for s in job_snapshots]
+    assert diversity["diversity"] == [s["diversity_index"] for s in global_snapshots]
+    assert diversity["job"]["current"] == job_now["diversity_index"]
+    # Balanced, then collapsed: the job's own line falls below the threshold and stays there,
+    # while every job's line stays high.
+    job_line = diversity["job"]["line"]["diversity"]
+    assert min(job_line[:12]) > 0.99
+    assert max(job_line[15:]) < 0.3
+    assert job_now["diversity_index"] < 0.3
+    assert min(diversity["diversity"]) > 0.9
+    assert every_job_now["diversity_index"] > 0.9
+    detail = page.text_content("#job-diversity-detail")
+    assert detail.startswith("below its threshold 0.3")
+    assert page.text_content("#job-diversity-value") == f"{job_now['diversity_index']:.3f}"
+    shown_now = page.get_attribute('[data-stat="entropy.diversity_index"]', "data-value")
+    assert json.loads(shown_now) == every_job_now["diversity_index"]
+    problems.assert_none()
+
+
+@pytest.mark.e2e
+def test_without_a_job_there_is_no_job_line_and_a_global_policy_draws_none(
+    browser_context: Any, server: Server
+) -> None:
+    """No job has a budget yet: the panel is every job's line alone. Then a job appears whose
+    policy measures every job all-time: its value now is named as that scope, with no second
+    line (it would be the global line again)."""
+    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        for pattern_id in ("greedy", "beam"):
+            body = {"id": pattern_id, "pattern_type": "search", "pattern_name": pattern_id}
+            post(http, "/v1/patterns", body)
+        apply(http, JOB, greedy=3, beam=1)
+        post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3})
+        apply(http, OTHER_JOB, beam=2)
+        post(http, "/v1/pattern-entropy/snapshots", {"alert_threshold": 0.3})
+        snapshots = list(reversed(api(http, "/v1/pattern-entropy/history")["items"]))
+
+        page = browser_context.new_page()
+        problems = PageProblems(page)
+        page.goto(f"{server.base_url}/dashboard")
+        page.wait_for_function(
+            "() => { const s = window.dashboardState;"
+            " return s.status === 'ok' && s.diversity.plotted !== null; }",
+            timeout=15_000,
+        )
+        diversity = shown_diversity(page)
+        assert page.evaluate("window.dashboardState.job") is None
+        assert diversity["job"] is None
+        assert diversity["diversity"] == [s["diversity_index"] for s in snapshots]
+        assert page.is_hidden("#job-diversity")
+        assert page.is_hidden("#job-diversity-key")
+
+        post(http, "/v1/budget/adjustments", {"job_hash": JOB, "current_entropy": 0.5})
+        wait_for_job(page, JOB)  # picked on the next refresh, as the first job listed
+        diversity = shown_diversity(page)
+        every_job_now = api(http, "/v1/pattern-entropy")
+
+    assert diversity["job"] == {
+        "scope": {"job_hash": None, "half_life_seconds": None},
+        "current": every_job_now["diversity_index"],
+        "line": None,
+    }
+    assert diversity["diversity"] == [s["diversity_index"] for s in snapshots]
+    assert page.is_visible("#job-diversity")
+    assert "all jobs, all-time" in page.text_content("#job-diversity-scope")
+    assert page.is_hidden("#job-diversity-key")
+    problems.assert_none()
 
 
 @pytest.mark.e2e

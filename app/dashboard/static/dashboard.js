@@ -47,6 +47,7 @@
     bandEdge: "rgba(37, 99, 235, 0.35)",
     event: "#db2777",
     diversity: "#0d9488",
+    jobDiversity: "#d97706",
     threshold: "#dc2626",
   };
 
@@ -91,7 +92,9 @@
     error: null,
     budget: { records: [], truncated: false, plotted: null },
     responses: { records: [], truncated: false, events: [], recent: [] },
-    diversity: { snapshots: [], truncated: false, plotted: null },
+    // snapshots: the global line; job: the selected job's policy scope (null without a job);
+    // rows: both lines on one time axis, as the chart holds them.
+    diversity: { snapshots: [], truncated: false, job: null, rows: [], plotted: null },
     statistics: { budget: null, responses: null, entropy: null },
     alerts: null,
     webhooks: { endpoints: [], truncated: false },
@@ -117,6 +120,12 @@
     diversityChart: $("diversity-chart"),
     diversityReadout: $("diversity-readout"),
     diversityNote: $("diversity-note"),
+    jobDiversity: $("job-diversity"),
+    jobDiversityScope: $("job-diversity-scope"),
+    jobDiversityValue: $("job-diversity-value"),
+    jobDiversityDetail: $("job-diversity-detail"),
+    jobDiversityKey: $("job-diversity-key"),
+    jobDiversityKeyLabel: $("job-diversity-key-label"),
     alerts: $("alerts"),
     alertsFiring: $("alerts-firing"),
     budgetStats: $("budget-stats"),
@@ -600,60 +609,219 @@
     placeThresholdLabel(u, u.valToPos(CONFIG.diversityThreshold, "y"));
   }
 
+  /** The scope of the global line: every job's applications, all counted (the seed's). */
+  const GLOBAL_ALL_TIME = Object.freeze({ job_hash: null, half_life_seconds: null });
+
+  /** A scope in words, e.g. "job nightly-etl, half-life 300 s" or "all jobs, all-time". */
+  function scopeText(scope) {
+    const whose = scope.job_hash === null ? "all jobs" : `job ${scope.job_hash}`;
+    const when =
+      scope.half_life_seconds === null ? "all-time" : `half-life ${scope.half_life_seconds} s`;
+    return `${whose}, ${when}`;
+  }
+
+  function sameScope(a, b) {
+    return a.job_hash === b.job_hash && a.half_life_seconds === b.half_life_seconds;
+  }
+
+  /** The query parameters of GET /v1/pattern-entropy that measure `scope`. */
+  function scopeParams(scope) {
+    return { job_hash: scope.job_hash, half_life_seconds: scope.half_life_seconds };
+  }
+
+  /**
+   * The snapshots of one scope, oldest first. The history filters by job (or keeps only
+   * global ones); the half-life is matched here, as it has no filter of its own.
+   */
+  async function scopeSnapshots(scope, view) {
+    const whose = scope.job_hash === null ? { scope: "global" } : { job_hash: scope.job_hash };
+    const page = await collect(
+      "v1/pattern-entropy/history",
+      { ...whose, ...windowParams(view) },
+      CONFIG.maxHistory,
+    );
+    const items = chronological(page).filter(
+      (s) => s.scope.half_life_seconds === scope.half_life_seconds,
+    );
+    return {
+      items: items.map((s) => ({ ...s, x: epochSeconds(s.calculated_at) })),
+      truncated: page.truncated,
+    };
+  }
+
+  /**
+   * The job's own diversity: the scope its policy measures (what its readings without an
+   * entropy use), now (judged against its policy's threshold by the API) and its snapshots.
+   * A policy measuring every job all-time is the global line itself: no second line.
+   */
+  async function jobDiversity(view) {
+    const policy = await api(`v1/jobs/${encodeURIComponent(view.job)}/policy`);
+    // `job`: the job's own applications; `global`: every job's (as the service reads a policy).
+    const scope = {
+      job_hash: policy.diversity.scope === "job" ? view.job : null,
+      half_life_seconds: policy.diversity.half_life_seconds,
+    };
+    const ownLine = !sameScope(scope, GLOBAL_ALL_TIME);
+    const [now, snapshots] = await Promise.all([
+      api("v1/pattern-entropy", {
+        ...scopeParams(scope),
+        alert_threshold: policy.entropy_threshold,
+      }),
+      ownLine ? scopeSnapshots(scope, view) : null,
+    ]);
+    return { job: view.job, scope, threshold: policy.entropy_threshold, now, snapshots };
+  }
+
+  /** The two lines on one time axis: a row per instant, with a value from either or both. */
+  function diversityRows(globalSnapshots, jobSnapshots) {
+    const rows = [];
+    let g = 0;
+    let j = 0;
+    while (g < globalSnapshots.length || j < jobSnapshots.length) {
+      const nextGlobal = globalSnapshots[g];
+      const nextJob = jobSnapshots[j];
+      const x = Math.min(nextGlobal ? nextGlobal.x : Infinity, nextJob ? nextJob.x : Infinity);
+      const row = { x, global: null, job: null };
+      if (nextGlobal && nextGlobal.x === x) row.global = globalSnapshots[g++];
+      if (nextJob && nextJob.x === x) row.job = jobSnapshots[j++];
+      rows.push(row);
+    }
+    return rows;
+  }
+
   function diversityReadout(u) {
     const idx = u.cursor.idx;
-    const snapshot = idx === null || idx === undefined ? null : state.diversity.snapshots[idx];
-    els.diversityReadout.textContent = snapshot
-      ? `${timestamp(snapshot.calculated_at)} · diversity ${fixed3(snapshot.diversity_index)} · ` +
-        `${snapshot.effective_pattern_count} patterns applied, ` +
-        `${snapshot.total_applications} applications`
-      : "\u00a0";
+    const row = idx === null || idx === undefined ? null : state.diversity.rows[idx];
+    if (!row) {
+      els.diversityReadout.textContent = "\u00a0";
+      return;
+    }
+    const parts = [timestamp((row.global || row.job).calculated_at)];
+    if (row.global) {
+      parts.push(
+        `all jobs: ${fixed3(row.global.diversity_index)}, ` +
+          `${row.global.effective_pattern_count} patterns applied, ` +
+          `${row.global.total_applications} applications`,
+      );
+    }
+    if (row.job) {
+      parts.push(
+        `${scopeText(row.job.scope)}: ${fixed3(row.job.diversity_index)}, ` +
+          `${row.job.effective_pattern_count} patterns`,
+      );
+    }
+    els.diversityReadout.textContent = parts.join(" · ");
   }
 
   const diversityChart = timeChart({
     element: els.diversityChart,
     height: 220,
     yRange: [0, 1.05],
-    times: () => state.diversity.snapshots.map((s) => s.x),
+    times: () => state.diversity.rows.map((row) => row.x),
     plotted: () => state.diversity.plotted,
     series: [
       {
-        label: "diversity index",
+        label: "global",
         stroke: COLORS.diversity,
         fill: "rgba(13, 148, 136, 0.08)",
         width: 2,
+        spanGaps: true,
         points: { show: true, size: 7, fill: COLORS.diversity },
+      },
+      {
+        label: "job",
+        stroke: COLORS.jobDiversity,
+        width: 2,
+        spanGaps: true,
+        points: { show: true, size: 7, fill: COLORS.jobDiversity },
       },
     ],
     hooks: { draw: [drawThreshold], setCursor: [diversityReadout] },
   });
 
+  /** What a line of the chart holds: its instants and values, the gaps left out. */
+  function plottedLine(label) {
+    const xs = diversityChart.data[0];
+    const ys = seriesOf(diversityChart, label);
+    const line = { x: [], diversity: [] };
+    for (let i = 0; i < xs.length; i++) {
+      if (ys[i] === null || ys[i] === undefined) continue;
+      line.x.push(xs[i]);
+      line.diversity.push(ys[i]);
+    }
+    return line;
+  }
+
+  function showJobNow(job) {
+    els.jobDiversity.hidden = !job;
+    els.jobDiversityKey.hidden = !(job && job.snapshots);
+    if (!job) return;
+    const { now, scope } = job;
+    const whose = job.snapshots ? "the job's policy" : "the job's policy: the global line";
+    els.jobDiversityScope.textContent = `Now, ${scopeText(scope)} (${whose}):`;
+    els.jobDiversityValue.textContent = fixed3(now.diversity_index);
+    els.jobDiversityValue.dataset.value = JSON.stringify(now.diversity_index);
+    els.jobDiversityDetail.textContent =
+      `${now.threshold_exceeded ? "below" : "at or above"} its threshold ${job.threshold} · ` +
+      `${now.effective_pattern_count} patterns applied · ` +
+      (scope.half_life_seconds === null
+        ? `${now.total_applications} applications`
+        : `weight ${fixed3(now.weighted_applications)} of ${now.total_applications} applications`);
+    els.jobDiversityKeyLabel.textContent = `${scopeText(scope)} (the job's policy)`;
+  }
+
   const diversityPanel = {
     load(view) {
-      return collect("v1/pattern-entropy/history", windowParams(view), CONFIG.maxHistory);
+      return Promise.all([
+        scopeSnapshots(GLOBAL_ALL_TIME, view),
+        view.job ? jobDiversity(view) : null,
+      ]);
     },
-    show(history, view) {
-      state.diversity.snapshots = chronological(history).map((s) => ({
-        ...s,
-        x: epochSeconds(s.calculated_at),
-      }));
-      state.diversity.truncated = history.truncated;
-      const snapshots = state.diversity.snapshots;
-      diversityChart.setData([snapshots.map((s) => s.x), snapshots.map((s) => s.diversity_index)]);
+    show([global, job], view) {
+      state.diversity.snapshots = global.items;
+      state.diversity.truncated = global.truncated;
+      state.diversity.job = job;
+      const jobSnapshots = job && job.snapshots ? job.snapshots.items : [];
+      const rows = diversityRows(global.items, jobSnapshots);
+      state.diversity.rows = rows;
+      diversityChart.setData([
+        rows.map((row) => row.x),
+        rows.map((row) => (row.global ? row.global.diversity_index : null)),
+        rows.map((row) => (row.job ? row.job.diversity_index : null)),
+      ]);
       state.diversity.plotted = {
-        x: Array.from(diversityChart.data[0]),
-        diversity: Array.from(seriesOf(diversityChart, "diversity index")),
+        ...plottedLine("global"),
+        job: job
+          ? {
+              scope: job.scope,
+              current: job.now.diversity_index,
+              line: job.snapshots ? plottedLine("job") : null,
+            }
+          : null,
         threshold: CONFIG.diversityThreshold,
       };
-      let note = "";
-      if (snapshots.length === 0) {
-        note = view.window
-          ? `No diversity snapshots in ${RANGES[view.range].text}.`
-          : "No diversity snapshots recorded yet (POST /v1/pattern-entropy/snapshots).";
-      } else if (state.diversity.truncated) {
-        note = `Showing the latest ${snapshots.length} snapshots.`;
+      showJobNow(job);
+      const notes = [];
+      if (global.items.length === 0) {
+        notes.push(
+          view.window
+            ? `No diversity snapshots in ${RANGES[view.range].text}.`
+            : "No diversity snapshots recorded yet (POST /v1/pattern-entropy/snapshots).",
+        );
+      } else if (global.truncated) {
+        notes.push(`Showing the latest ${global.items.length} snapshots.`);
       }
-      showNote(els.diversityNote, note);
+      if (job && job.snapshots && job.snapshots.items.length === 0) {
+        notes.push(
+          `No snapshots of ${scopeText(job.scope)}` +
+            (view.window
+              ? ` in ${RANGES[view.range].text}.`
+              : " yet (POST /v1/pattern-entropy/snapshots with its scope records one)."),
+        );
+      } else if (job && job.snapshots && job.snapshots.truncated) {
+        notes.push(`Showing the job's latest ${job.snapshots.items.length} snapshots.`);
+      }
+      showNote(els.diversityNote, notes.join(" "));
     },
   };
 
