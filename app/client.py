@@ -289,9 +289,21 @@ class EntropyBudgetClient:
 
     # -- pattern entropy ----------------------------------------------------------------------
 
-    def pattern_entropy(self, alert_threshold: float | None = None) -> PatternEntropyMetrics:
+    def pattern_entropy(
+        self,
+        alert_threshold: float | None = None,
+        *,
+        job_hash: str = "",
+        half_life_seconds: int | None = None,
+    ) -> PatternEntropyMetrics:
+        """The diversity of a scope now: a job's (empty: every job's), decayed with a
+        registered half-life (None: all-time)."""
         return self._get(
-            PatternEntropyMetrics, "/v1/pattern-entropy", alert_threshold=alert_threshold
+            PatternEntropyMetrics,
+            "/v1/pattern-entropy",
+            alert_threshold=alert_threshold,
+            job_hash=job_hash,
+            half_life_seconds=half_life_seconds,
         )
 
     def record_entropy_snapshot(

@@ -5,6 +5,7 @@ from typing import Annotated
 import typer
 
 from app.cli_commands.common import (
+    JobOption,
     JsonOption,
     Paging,
     dump,
@@ -16,6 +17,7 @@ from app.cli_commands.common import (
     record_table,
     stdout,
 )
+from app.diversity.schemas import Scope
 
 app = typer.Typer(help="Pattern diversity: current metrics, snapshots and their history.")
 
@@ -35,18 +37,47 @@ HISTORY_COLUMNS = (
 )
 
 
+HalfLifeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--half-life",
+        help="Decay the applications with this registered half-life (seconds); absent: "
+        "all-time counts.",
+    ),
+]
+
+
+def describe_scope(scope: Scope) -> str:
+    """A scope in words: whose applications, and how they are weighed."""
+    whose = "every job" if scope.job_hash is None else f"job {scope.job_hash}"
+    weighed = (
+        "all-time" if scope.half_life_seconds is None else f"half-life {scope.half_life_seconds} s"
+    )
+    return f"{whose}, {weighed}"
+
+
 @app.command("show")
 @handles_api_errors
 def show(
-    ctx: typer.Context, alert_threshold: AlertThresholdOption = None, as_json: JsonOption = False
+    ctx: typer.Context,
+    job_hash: JobOption = "",
+    half_life: HalfLifeOption = None,
+    alert_threshold: AlertThresholdOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """The current pattern diversity (nothing is recorded)."""
+    """The current pattern diversity of a scope (nothing is recorded): a job's applications
+    or every job's, all-time or decayed with a half-life."""
     with open_client(ctx) as client:
-        metrics = client.pattern_entropy(alert_threshold)
+        metrics = client.pattern_entropy(
+            alert_threshold, job_hash=job_hash, half_life_seconds=half_life
+        )
     if as_json:
         print_json(dump(metrics))
         return
-    stdout().print(record_table("Pattern diversity", metrics))
+    fields = [name for name in type(metrics).model_fields if name != "scope"]
+    stdout().print(
+        record_table(f"Pattern diversity: {describe_scope(metrics.scope)}", metrics, fields=fields)
+    )
 
 
 @app.command("snapshot")

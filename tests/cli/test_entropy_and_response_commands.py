@@ -1,11 +1,19 @@
 """`entropy show|history|snapshot` and `responses check|trigger|history|stats`."""
 
 import json
+import math
 
 import httpx
 import pytest
 
-from tests.cli.helpers import Invoke, apply_pattern, create_pattern, ok, table_field
+from tests.cli.helpers import (
+    Invoke,
+    apply_pattern,
+    create_pattern,
+    invoke_cli,
+    ok,
+    table_field,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +44,81 @@ def test_entropy_show_measures_the_current_diversity(
     assert as_json.pop(WITHOUT_TIME) <= expected.pop(WITHOUT_TIME)  # measured at each call
     assert as_json == expected
     assert as_json["total_applications"] == 4
+
+
+def entropy_of(counts: list[int]) -> float:
+    """The reference: Shannon entropy of the counts over log2 of how many there are."""
+    total = sum(counts)
+    bits = -sum(c / total * math.log2(c / total) for c in counts if c)
+    return bits / math.log2(len(counts))
+
+
+HALF_LIVES = ("300", "3600")
+
+
+@pytest.fixture
+def half_lives(database_url: str) -> None:
+    """Register the half-lives on this machine's database, as an operator does (the tables,
+    registered half-lives included, are emptied before each test)."""
+    ok(invoke_cli("diversity", "fill", *HALF_LIVES, env={"DATABASE_URL": database_url}))
+
+
+@pytest.mark.usefixtures("half_lives")
+def test_entropy_show_measures_a_jobs_scope_the_global_view_hides(
+    run: Invoke, api: httpx.Client, job: str
+) -> None:
+    """Another job balanced over two patterns; `job` almost always applies one of them."""
+    create_pattern(api, f"{job}-big")
+    create_pattern(api, f"{job}-small")
+    other = f"{job}-other"
+    for pattern_id in (f"{job}-big", f"{job}-small"):
+        apply_pattern(api, pattern_id, 12, other)
+    apply_pattern(api, f"{job}-big", 7, job)
+    apply_pattern(api, f"{job}-small", 1, job)
+
+    global_view = ok(run("entropy", "show")).stdout
+    job_view = ok(run("entropy", "show", "--job", job)).stdout
+    decayed = json.loads(
+        ok(run("entropy", "show", "-j", job, "--half-life", "300", "--json")).stdout
+    )
+
+    assert "Pattern diversity: every job, all-time" in global_view
+    assert float(table_field(global_view, "diversity_index")) == pytest.approx(
+        entropy_of([19, 13]), abs=1e-6
+    )
+    assert f"Pattern diversity: job {job}, all-time" in job_view
+    assert float(table_field(job_view, "diversity_index")) == pytest.approx(
+        entropy_of([7, 1]), abs=1e-6
+    )
+    assert table_field(job_view, "total_applications") == "8"
+    assert table_field(job_view, "effective_pattern_count") == "2"
+    expected = api.get(
+        "/v1/pattern-entropy", params={"job_hash": job, "half_life_seconds": 300}
+    ).json()
+    assert decayed["scope"] == {"job_hash": job, "half_life_seconds": 300}
+    # Shares do not depend on the time of measurement; the total weight decays a little.
+    for figure in ("diversity_index", "effective_pattern_count", "total_applications"):
+        assert decayed[figure] == expected[figure]
+    assert decayed["weighted_applications"] == pytest.approx(
+        expected["weighted_applications"], rel=0.01
+    )
+    assert decayed["weighted_applications"] <= 8
+
+
+@pytest.mark.usefixtures("half_lives")
+def test_entropy_show_with_an_unregistered_half_life_names_the_registered_and_exits_1(
+    run: Invoke, api: httpx.Client
+) -> None:
+    result = run("entropy", "show", "--half-life", "600")
+    problem = api.get("/v1/pattern-entropy", params={"half_life_seconds": 600}).json()
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (error,) = problem["errors"]
+    assert error["msg"] == (
+        f"half-life 600 s is not registered (registered: {', '.join(HALF_LIVES)})"
+    )
+    assert f"  query.half_life_seconds: {error['msg']}" in result.stderr.splitlines()
 
 
 def test_entropy_snapshot_records_and_history_lists_them(
