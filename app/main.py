@@ -18,7 +18,6 @@ from app.alerts.router import router as alerts_router
 from app.alerts.schemas import AlertRule
 from app.budget.router import router as budget_router
 from app.budget.rules import AdjustmentType
-from app.core import idempotency
 from app.core.auth import ApiKeyAuth, KeyStore
 from app.core.clock import Clock, utc_now
 from app.core.db import Database, create_db_engine
@@ -47,7 +46,7 @@ from app.patterns.rules import QuarantineStatus
 from app.responses.router import router as responses_router
 from app.responses.rules import CheckStatus
 from app.responses.schemas import ResponseAction
-from app.retention.service import Pruner
+from app.retention.service import Pruner, purge_expired_keys_periodically
 from app.webhooks.dispatcher import Dispatcher
 from app.webhooks.router import TAG as WEBHOOKS_TAG
 from app.webhooks.router import events_router as webhook_events
@@ -329,21 +328,3 @@ async def start_registering_half_lives(
     if not half_lives or await attempt():
         return asyncio.create_task(asyncio.sleep(0))
     return asyncio.create_task(retry())
-
-
-async def purge_expired_keys_periodically(
-    database: Database, clock: Clock, interval_seconds: float
-) -> None:
-    """Each worker deletes the Idempotency-Keys past their TTL every interval."""
-
-    def purge() -> None:
-        with database.session(write=True) as session:
-            idempotency.purge_expired(session, clock())
-            session.commit()
-
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await run_in_threadpool(purge)
-        except Exception:  # the database may be away; the next round tries again
-            logger.warning("purging expired idempotency keys failed", exc_info=True)

@@ -11,11 +11,12 @@ import hashlib
 import re
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,3 +104,17 @@ def active_keys(session: Session) -> list[tuple[str, str, str]]:
         select(ApiKey.id, ApiKey.scope, ApiKey.key_hash).where(ApiKey.revoked_at.is_(None))
     )
     return [(row.id, row.scope, row.key_hash) for row in rows]
+
+
+def record_uses(session: Session, used: Mapping[str, datetime]) -> None:
+    """Stamp `last_used_at` of each key id with the time it was used, unless a later use is
+    already there (one UPDATE per key)."""
+    for key_id, at in used.items():
+        session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < at),
+            )
+            .values(last_used_at=at)
+        )

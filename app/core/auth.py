@@ -28,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
@@ -45,7 +44,6 @@ from app.core.problems import (
     problem_response,
 )
 from app.core.settings import ConfiguredKey, KeyScope
-from app.models import ApiKey
 
 logger = logging.getLogger("app.auth")
 
@@ -158,7 +156,7 @@ class KeyStore:
             self._used[identity.key_id] = self._clock()
 
     def flush_uses(self) -> None:
-        """Stamp `last_used_at` of the keys used since the last flush (one UPDATE per key)."""
+        """Stamp `last_used_at` of the keys used since the last flush."""
         if not self._used or self._database is None:
             return
         if not self._flush_lock.acquire(blocking=False):
@@ -166,15 +164,7 @@ class KeyStore:
         try:
             used, self._used = self._used, {}
             with self._database.session(write=True) as session:
-                for key_id, at in used.items():
-                    session.execute(
-                        update(ApiKey)
-                        .where(
-                            ApiKey.id == key_id,
-                            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < at),
-                        )
-                        .values(last_used_at=at)
-                    )
+                api_keys.record_uses(session, used)
                 session.commit()
         except (DBAPIError, PoolTimeoutError) as error:
             logger.warning("could not record API key use: %s", error.__class__.__name__)

@@ -4,8 +4,12 @@ for one batch at most. Run by a thread in every worker (`Pruner`) and by `entrop
 
 Only rows are removed: the statistics (maintained aggregates on `job_heads`), the patterns'
 counters and the diversity accumulators are totals over the whole life, and stay.
+
+Expired Idempotency-Keys are deleted here too, on their own interval
+(IDEMPOTENCY_PURGE_INTERVAL_SECONDS, always on): rows past their use, like a history's.
 """
 
+import asyncio
 import logging
 import threading
 import time
@@ -13,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from starlette.concurrency import run_in_threadpool
+
+from app.core import idempotency
 from app.core.clock import Clock
 from app.core.db import Database
 from app.core.settings import Settings
@@ -135,3 +142,21 @@ class Pruner:
             except Exception:  # the database may be away; the next pass tries again
                 logger.warning("a retention pass failed", exc_info=True)
             self._stop.wait(self._settings.retention_interval_seconds)
+
+
+async def purge_expired_keys_periodically(
+    database: Database, clock: Clock, interval_seconds: float
+) -> None:
+    """Each worker deletes the Idempotency-Keys past their TTL every interval."""
+
+    def purge() -> None:
+        with database.session(write=True) as session:
+            idempotency.purge_expired(session, clock())
+            session.commit()
+
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await run_in_threadpool(purge)
+        except Exception:  # the database may be away; the next round tries again
+            logger.warning("purging expired idempotency keys failed", exc_info=True)
