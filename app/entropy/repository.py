@@ -8,7 +8,6 @@ class SnapshotRepository(HistoryRepository[PatternEntropySnapshot]):
     model = PatternEntropySnapshot
     at = PatternEntropySnapshot.calculated_at
     noun = "pattern entropy snapshot"
-    latest_noun = "pattern entropy snapshot"
 
     @classmethod
     def filtered(cls, statement: S, filters: HistoryFilters) -> S:

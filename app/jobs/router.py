@@ -17,7 +17,7 @@ from app.core.routing import service_router
 from app.core.schemas import Identifier
 from app.core.settings import SettingsDep
 from app.jobs import service
-from app.jobs.readings import Answer, Reading, Submission
+from app.jobs.readings import Reading, Submission
 from app.jobs.schemas import (
     JobPage,
     JobSummary,
@@ -168,11 +168,9 @@ def reading_response(result: ReadingResult) -> StoredResponse:
     )
 
 
-def response_of(answer: Answer) -> Response:
-    """The HTTP response to a reading's answer (a problem or a replay is raised, for the
-    exception handlers to render)."""
-    if isinstance(answer, Exception):
-        raise answer
+def response_of(answer: StoredResponse) -> Response:
+    """The HTTP response to a reading's answer (a problem or a replay was raised before, by
+    `Record`, for the exception handlers to render)."""
     return Response(
         answer.body,
         status_code=answer.status_code,

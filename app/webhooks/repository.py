@@ -178,28 +178,6 @@ class DeliveryRepository:
             page=page,
         )
 
-    def recent_per_endpoint(
-        self, endpoint_seqs: Collection[int], per_endpoint: int
-    ) -> list[WebhookDelivery]:
-        """The `per_endpoint` most recent deliveries of each endpoint."""
-        ranked = select(
-            _deliveries.c.seq,
-            func.row_number()
-            .over(
-                partition_by=_deliveries.c.endpoint_seq,
-                order_by=(_deliveries.c.created_at.desc(), _deliveries.c.seq.desc()),
-            )
-            .label("position"),
-        ).where(_deliveries.c.endpoint_seq.in_(endpoint_seqs))
-        ranked_sub = ranked.subquery()
-        statement = (
-            select(WebhookDelivery)
-            .join(ranked_sub, ranked_sub.c.seq == WebhookDelivery.seq)
-            .where(ranked_sub.c.position <= per_endpoint)
-            .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.seq.desc())
-        )
-        return list(self.session.scalars(statement))
-
     # -- what the dispatchers do ---------------------------------------------------------------
 
     def work_is_due(self, now: datetime, cap: int) -> bool:
