@@ -31,7 +31,7 @@ from app.dashboard import router as dashboard
 from app.diversity import service as diversity
 from app.entropy.router import router as entropy_router
 from app.jobs.hot_path import ReadingsHotPath
-from app.jobs.readings import ReadingWriter, readings_writer, recording_alone
+from app.jobs.readings import ReadingsBatcher, readings_batcher, recording_alone
 from app.jobs.router import reading_response, readings_router
 from app.jobs.router import router as jobs_router
 from app.observability import router as operations
@@ -162,8 +162,8 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     metrics = Metrics(job_budgets=settings.metrics_job_budgets)
     database = Database(create_db_engine(settings), sink=metrics)
 
-    writer: ReadingWriter | None = (
-        readings_writer(database, settings, clock, render=reading_response)
+    batcher: ReadingsBatcher | None = (
+        readings_batcher(database, settings, clock, render=reading_response)
         if settings.readings_group_commit
         else None
     )
@@ -175,8 +175,8 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         with frozen_startup_heap():
             metrics.worker_started()
-            if writer is not None:
-                writer.start()
+            if batcher is not None:
+                batcher.start()
             app.state.webhook_dispatcher.start()
             pruner.start()
             background = [
@@ -196,8 +196,8 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
                     task.cancel()
                 await run_in_threadpool(pruner.stop)
                 await run_in_threadpool(app.state.webhook_dispatcher.stop)
-                if writer is not None:
-                    await run_in_threadpool(writer.stop)
+                if batcher is not None:
+                    await run_in_threadpool(batcher.stop)
                 await run_in_threadpool(keys.flush_uses)
                 database.dispose()
                 metrics.worker_stopped()
@@ -243,7 +243,7 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     install_problem_handlers(app)
     app.add_exception_handler(IdempotentReplay, replay_response)
     record = (
-        writer.submit if writer else recording_alone(database, settings, clock, reading_response)
+        batcher.submit if batcher else recording_alone(database, settings, clock, reading_response)
     )
     app.add_middleware(ReadingsHotPath, record=record)  # innermost: every guard applies
     app.state.api_keys = keys

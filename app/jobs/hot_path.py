@@ -4,11 +4,11 @@ front of FastAPI's router.
 Readings are the one endpoint orchestrators call per measurement, by the thousand. FastAPI's
 per-request machinery (route matching across every router, the dependency tree) costs more than
 the reading itself once writes are batched: an ordinary `async def` route feeding the same
-writer served 0.69x (SQLite) and 0.77x (PostgreSQL) of this path's readings, measured in one
+batcher served 0.69x (SQLite) and 0.77x (PostgreSQL) of this path's readings, measured in one
 run (docs/architecture.md). So this ASGI layer matches the one path, checks the query, the
 Idempotency-Key, the path and the body in FastAPI's order and with its errors
 (`parse_json_body`, `validate_body`, the route's own pydantic types), and hands the reading to
-`record` (the process's writer, or a transaction of its own without group commit), which ends
+`record` (the process's batcher, or a transaction of its own without group commit), which ends
 in the one unit of work, `app.jobs.readings.record_readings`. Its problems are the exception
 handlers' (`app.core.problems`). It sits inside every other middleware (auth, rate limit, size
 limit, content type, UTF-8), so those apply unchanged. The route in `app.jobs.router` only

@@ -1,7 +1,7 @@
 """Entropy readings: one measurement adjusts a job's budget under its policy and, when due,
 runs its automatic entropy response.
 
-`record_readings` is the one unit of work every reading goes through: the group-commit writer
+`record_readings` is the one unit of work every reading goes through: the group-commit batcher
 passes it every reading gathered in a millisecond, the route without group commit a batch of
 one. In one transaction it claims the batch's idempotency keys, applies the readings (each
 job's in order, on its chains, under its lock), stores or releases the keys, and commits; a
@@ -243,7 +243,8 @@ class _Batch:
         self.responses.flush()
 
 
-ReadingWriter = Batcher[Submission, idempotency.StoredResponse]
+ReadingsBatcher = Batcher[Submission, idempotency.StoredResponse]
+"""The generic group-commit `Batcher`, of readings: a submission in, its response out."""
 Record = Callable[[Submission], Awaitable[idempotency.StoredResponse]]
 """How a request records its reading: its response, or raises its problem (or replay)."""
 
@@ -262,10 +263,10 @@ def recording_alone(database: Database, settings: Settings, clock: Clock, render
     return record
 
 
-def readings_writer(
+def readings_batcher(
     database: Database, settings: Settings, clock: Clock, render: Render
-) -> ReadingWriter:
-    """The process's group-commit writer: one thread recording every reading gathered in a
+) -> ReadingsBatcher:
+    """The process's group-commit batcher: one thread recording every reading gathered in a
     millisecond (`readings_batch_wait_ms`) as one batch, in one transaction."""
 
     def record(submissions: Sequence[Submission]) -> list[Answer]:
@@ -276,5 +277,5 @@ def readings_writer(
         max_batch=settings.readings_batch_max,
         wait_seconds=settings.readings_batch_wait_ms / 1000,
         queue_size=settings.readings_queue_size,
-        name="reading-writer",
+        name="readings-batcher",
     )
