@@ -13,10 +13,8 @@ from app.budget.schemas import (
     BudgetUpdate,
 )
 from app.core.clock import Clock
-from app.core.export import ExportQuery
 from app.core.history import History
 from app.core.locking import lock_jobs
-from app.core.pagination import Position, TimeWindow
 from app.models import ExplorationBudget
 
 
@@ -62,10 +60,6 @@ BUDGET_HISTORY = History(
     plural="budget records",
     item="record",
 )
-
-
-def budget_export(job_hash: str | None, after: Position | None, window: TimeWindow) -> ExportQuery:
-    return BUDGET_HISTORY.export({"job_hash": job_hash}, after, window)
 
 
 def budget_statistics(session: Session, job_hash: str | None) -> BudgetStatistics:

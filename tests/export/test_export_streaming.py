@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.budget.schemas import BudgetRecord
-from app.budget.service import budget_export
+from app.budget.service import BUDGET_HISTORY
 from app.core import export as export_module
 from app.core.export import CsvWriter, Export
 from app.core.pagination import TimeWindow
@@ -45,7 +45,7 @@ def test_an_export_is_one_snapshot_however_long_it_streams(
     app: Any = client.app
     export = Export(
         app.state.database.session(write=False),
-        budget_export(None, None, TimeWindow(None, None)),
+        BUDGET_HISTORY.export({"job_hash": None}, None, TimeWindow(None, None)),
         CsvWriter(BudgetRecord),
         chunk_rows=3,
         on_close=lambda: None,
