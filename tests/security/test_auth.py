@@ -192,12 +192,14 @@ def test_revocation_takes_effect_within_the_cache_period(
 ) -> None:
     table_key("stays", "read")  # so that the service stays closed after the revocation
     key = table_key("short-lived", "read").key
-    client = make_client(settings.model_copy(update={"api_keys_cache_seconds": 0.5}))
+    # Long enough that the two requests below fall inside it even on a loaded machine.
+    cache_seconds = 3.0
+    client = make_client(settings.model_copy(update={"api_keys_cache_seconds": cache_seconds}))
     assert client.get("/v1/jobs", headers=bearer(key)).status_code == 200
     revoke("short-lived")
     # Still cached (at most API_KEYS_CACHE_SECONDS)...
     assert client.get("/v1/jobs", headers=bearer(key)).status_code == 200
-    time.sleep(0.6)
+    time.sleep(cache_seconds + 0.1)
     # ...and refused once the cache has expired.
     assert_problem(client.get("/v1/jobs", headers=bearer(key)), 401)
 
