@@ -180,7 +180,7 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
             app.state.webhook_dispatcher.start()
             pruner.start()
             background = [
-                await start_registering_half_lives(
+                await diversity.register_half_lives_at_startup(
                     database, clock, settings.diversity_half_life_seconds
                 ),
                 asyncio.create_task(
@@ -295,36 +295,3 @@ def frozen_startup_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
-
-
-DIVERSITY_RETRY_SECONDS = 5.0
-
-
-async def start_registering_half_lives(
-    database: Database, clock: Clock, half_lives: tuple[int, ...]
-) -> "asyncio.Task[None]":
-    """Register and fill DIVERSITY_HALF_LIVES (those not registered yet) before serving, so
-    the first requests find them; if the database is away or not migrated, keep trying in the
-    background, so the worker still starts (and /readyz says why it is not ready)."""
-
-    def register() -> None:
-        with database.session(write=True) as session:
-            diversity.register_and_fill(session, half_lives, clock())
-            session.commit()
-
-    async def attempt() -> bool:
-        try:
-            await run_in_threadpool(register)
-        except Exception:
-            logger.warning("registering the diversity half-lives failed", exc_info=True)
-            return False
-        return True
-
-    async def retry() -> None:
-        await asyncio.sleep(DIVERSITY_RETRY_SECONDS)
-        while not await attempt():
-            await asyncio.sleep(DIVERSITY_RETRY_SECONDS)
-
-    if not half_lives or await attempt():
-        return asyncio.create_task(asyncio.sleep(0))
-    return asyncio.create_task(retry())

@@ -4,6 +4,7 @@ registered half-lives (register and fill, drop).
 Every writer of applications calls `record_applications` in its transaction, after the
 pattern rows (lock order: jobs, the revisit lock, patterns by id, then these rows by key)."""
 
+import asyncio
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -13,7 +14,10 @@ from datetime import datetime
 import structlog
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from app.core.clock import Clock
+from app.core.db import Database
 from app.core.problems import ValidationProblem, field_error, validation_problem
 from app.core.telemetry import tally_of
 from app.diversity import rules
@@ -289,3 +293,36 @@ def drop(session: Session, half_life_seconds: int) -> tuple[bool, int]:
             .execution_options(synchronize_session=False)
         )
     return was_registered, len(reset)
+
+
+DIVERSITY_RETRY_SECONDS = 5.0
+
+
+async def register_half_lives_at_startup(
+    database: Database, clock: Clock, half_lives: tuple[int, ...]
+) -> "asyncio.Task[None]":
+    """Register and fill DIVERSITY_HALF_LIVES (those not registered yet) before serving, so
+    the first requests find them; if the database is away or not migrated, keep trying in the
+    background, so the worker still starts (and /readyz says why it is not ready)."""
+
+    def register() -> None:
+        with database.session(write=True) as session:
+            register_and_fill(session, half_lives, clock())
+            session.commit()
+
+    async def attempt() -> bool:
+        try:
+            await run_in_threadpool(register)
+        except Exception:
+            logger.warning("registering the diversity half-lives failed", exc_info=True)
+            return False
+        return True
+
+    async def retry() -> None:
+        await asyncio.sleep(DIVERSITY_RETRY_SECONDS)
+        while not await attempt():
+            await asyncio.sleep(DIVERSITY_RETRY_SECONDS)
+
+    if not half_lives or await attempt():
+        return asyncio.create_task(asyncio.sleep(0))
+    return asyncio.create_task(retry())
