@@ -7,29 +7,26 @@
     .venv/bin/python -m benchmarks.read_scaling --db sqlite
     .venv/bin/python -m benchmarks.read_scaling --db postgresql
 
-Rows are bulk-inserted straight into the tables (with the maintained per-pattern counts and the
-job's head kept exactly as the service keeps them), since writing a million rows through the
-API would measure the API's write path instead.
+Rows are bulk-inserted straight into the tables, with the maintained per-pattern counts, and
+the job's head and statistics kept by `benchmarks.loading` as the service keeps them, since
+writing a million rows through the API would measure the API's write path instead.
 """
 
-import os
 import random
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
+import httpx
 from sqlalchemy import Engine, create_engine, insert, text
-from sqlalchemy.orm import Session
 
 from app.core.db import database_url
-from app.core.orm import table_of, upsert
-from app.models import ExplorationBudget, JobHead, Pattern, PatternApplication
+from app.core.orm import table_of
+from app.models import Pattern, PatternApplication
+from benchmarks import loading
 from benchmarks.harness import arguments_parser, database, machine, service, write_report, wrk
+from benchmarks.loading import CHUNK, START, settle
 
 PATTERNS = 1000
 JOB = "history-job"
-CHUNK = 20_000
-START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def add_patterns(engine: Engine) -> None:
@@ -84,44 +81,19 @@ def add_applications(engine: Engine, count: int, rng: random.Random) -> None:
 
 
 def add_budget_records(engine: Engine, first_seq: int, count: int) -> int:
-    """Extend the job's chain by `count` records; returns its new tip's job_seq."""
+    """Extend the job's chain by `count` decaying records; returns its new tip's job_seq."""
+    records = []
     value = 0.15
-    for start in range(first_seq, first_seq + count, CHUNK):
-        stop = min(start + CHUNK, first_seq + count)
-        rows = []
-        for job_seq in range(start, stop):
-            value = 0.05 if value * 0.95 < 0.05 else value * 0.95
-            rows.append(
-                {
-                    "id": str(uuid.uuid4()),
-                    "job_hash": JOB,
-                    "job_seq": job_seq,
-                    "recorded_at": START + timedelta(seconds=job_seq),
-                    "budget_value": value,
-                    "entropy_at_time": 0.5,
-                    "adjustment_type": "decay",
-                    "adjustment_reason": "Entropy 0.500 >= threshold, decaying",
-                }
-            )
-        with engine.begin() as connection:
-            connection.execute(insert(table_of(ExplorationBudget)), rows)
-    tip = first_seq + count - 1
-    with Session(engine) as session, session.begin():
-        upsert(
-            session,
-            table_of(JobHead),
-            [
-                {
-                    "job_hash": JOB,
-                    "budget_job_seq": tip,
-                    "budget_value": value,
-                    "budget_recorded_at": START + timedelta(seconds=tip),
-                }
-            ],
-            key=["job_hash"],
-            update=["budget_job_seq", "budget_value", "budget_recorded_at"],
-        )
-    return tip
+    for _ in range(count):
+        value = 0.05 if value * 0.95 < 0.05 else value * 0.95
+        records.append((value, "decay"))
+    return loading.add_budget_records(
+        engine,
+        JOB,
+        records,
+        first_seq=first_seq,
+        reason="Entropy 0.500 >= threshold, decaying",
+    )
 
 
 def measure(url: str, seconds: int) -> dict[str, float]:
@@ -139,19 +111,10 @@ def measure_all(urls: dict[str, str], seconds: int, *, warm_up: int) -> dict[str
     return {name: measure(url, seconds) for name, url in urls.items()}
 
 
-def settle(engine: Engine, kind: str) -> None:
-    """What an operator's routine maintenance does after a bulk load, and what the machine does
-    on its own: without the flush, the kernel writing back the load's ~500 MB of dirty pages
-    slows whichever endpoint is measured first by 2-3x."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        if kind == "postgresql":
-            connection.execute(text("VACUUM ANALYZE"))
-            connection.execute(text("CHECKPOINT"))
-        else:
-            connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-            connection.execute(text("ANALYZE"))
-    os.sync()
-    time.sleep(5)
+def check_statistics(base: str, records: int) -> None:
+    """The job's statistics count every loaded record: the load kept its aggregates."""
+    answer = httpx.get(f"{base}/v1/budget/statistics", params={"job_hash": JOB}).json()
+    assert answer["total_adjustments"] == answer["decay_count"] == records, answer
 
 
 def run(kind: str, seconds: int) -> dict[str, object]:
@@ -162,16 +125,18 @@ def run(kind: str, seconds: int) -> dict[str, object]:
         add_patterns(engine)
         add_applications(engine, 10_000, rng)
         tip = add_budget_records(engine, 1, 1_000)
-        settle(engine, kind)
+        settle(engine)
         with service(9111, url, workers=1) as server:
             urls = {
                 "entropy": f"{server.url}/v1/pattern-entropy",
                 "history": f"{server.url}/v1/budget/history?job_hash={JOB}&limit=50",
             }
+            check_statistics(server.url, 1_000)
             small = measure_all(urls, seconds, warm_up=3)
             add_applications(engine, 990_000, rng)
             add_budget_records(engine, tip + 1, 999_000)
-            settle(engine, kind)
+            settle(engine)
+            check_statistics(server.url, 1_000_000)
             # For ~10 s after loading a million rows, SQLite reads run ~3x slower whatever they
             # read (measured: 10.6 ms, 10.9 ms, then 3.7 ms per 5 s run), so warm up longer.
             large = measure_all(urls, seconds, warm_up=15)

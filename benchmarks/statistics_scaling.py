@@ -12,7 +12,7 @@ each (one request's own latency), p50 per run, the median over the rounds.
     .venv/bin/python -m benchmarks.statistics_scaling --db postgresql
 
 Records are bulk-inserted straight into the table, and added to the jobs' aggregates by the
-service's own merge (`app.budget.aggregates.add`), chunk by chunk: writing millions of records
+service's own merge, chunk by chunk (`benchmarks.loading`): writing millions of records
 through the API would measure the write path instead. Before measuring, each answer is checked
 against a scan of the loaded values (count, extremes, fsum average).
 """
@@ -20,24 +20,16 @@ against a scan of the loaded values (count, extremes, fsum average).
 import math
 import random
 import statistics
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import httpx
-from sqlalchemy import Engine, create_engine, insert
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, create_engine
 
-from app.budget import aggregates
 from app.budget.rules import AdjustmentType
 from app.core.db import database_url
-from app.core.orm import table_of, upsert
-from app.models import ExplorationBudget, JobHead
 from benchmarks.harness import arguments_parser, database, machine, service, write_report, wrk
-from benchmarks.read_scaling import settle
+from benchmarks.loading import add_budget_records, settle
 
-CHUNK = 20_000
-START = datetime(2026, 1, 1, tzinfo=UTC)
 SMALL = {f"job-{n}": 1_000 for n in range(10)}
 LARGE = {"job-0": 1_000_000, **{f"job-{n}": 100_000 for n in range(1, 10)}}
 
@@ -58,45 +50,11 @@ class Scan:
 
 def load(engine: Engine, jobs: dict[str, int], rng: random.Random) -> Scan:
     scan = Scan()
-    with Session(engine) as session, session.begin():
-        session.execute(insert(table_of(JobHead)), [{"job_hash": job} for job in sorted(jobs)])
+    types = get_args(AdjustmentType)
     for job_hash, count in jobs.items():
-        values = scan.values.setdefault(job_hash, [])
-        for start in range(1, count + 1, CHUNK):
-            rows = []
-            for job_seq in range(start, min(start + CHUNK, count + 1)):
-                value = rng.uniform(0.05, 0.5)
-                values.append(value)
-                rows.append(
-                    {
-                        "id": str(uuid.uuid4()),
-                        "job_hash": job_hash,
-                        "job_seq": job_seq,
-                        "recorded_at": START + timedelta(seconds=job_seq),
-                        "budget_value": value,
-                        "entropy_at_time": 0.5,
-                        "adjustment_type": rng.choice(get_args(AdjustmentType)),
-                        "adjustment_reason": None,
-                    }
-                )
-            with Session(engine) as session, session.begin():
-                session.execute(insert(table_of(ExplorationBudget)), rows)
-                aggregates.add(session, rows)
-        with Session(engine) as session, session.begin():
-            upsert(
-                session,
-                table_of(JobHead),
-                [
-                    {
-                        "job_hash": job_hash,
-                        "budget_job_seq": count,
-                        "budget_value": values[-1],
-                        "budget_recorded_at": START + timedelta(seconds=count),
-                    }
-                ],
-                key=["job_hash"],
-                update=["budget_job_seq", "budget_value", "budget_recorded_at"],
-            )
+        records = [(rng.uniform(0.05, 0.5), rng.choice(types)) for _ in range(count)]
+        scan.values[job_hash] = [value for value, _ in records]
+        add_budget_records(engine, job_hash, records)
     return scan
 
 
@@ -120,7 +78,7 @@ def run(kind: str, seconds: int, rounds: int) -> dict[str, object]:
             "large": load(engines["large"], LARGE, rng),
         }
         for engine in engines.values():
-            settle(engine, kind)
+            settle(engine)
         with (
             service(9121, small_url, workers=1) as small,
             service(9122, large_url, workers=1) as large,
