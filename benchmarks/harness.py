@@ -310,10 +310,12 @@ def alternating(
     connections: int,
     env: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    target_env: Mapping[str, dict[str, str]] | None = None,
 ) -> Iterator[tuple[int, str, WrkResult]]:
     """wrk against each target (URL, script) in turn, `rounds` + 1 times: side by side in one
     run, so the machine's load falls on every target alike. Round 0 (2 s) warms up and is not
-    to be reported; each round starts one target later, so none always runs first."""
+    to be reported; each round starts one target later, so none always runs first. wrk's
+    environment is `env`, with a target's own `target_env` on top."""
     names = list(targets)
     for round_number in range(rounds + 1):
         shift = round_number % len(names)
@@ -324,7 +326,7 @@ def alternating(
                 seconds=2 if round_number == 0 else seconds,
                 connections=connections,
                 script=script,
-                env=env,
+                env={**(env or {}), **(target_env or {}).get(name, {})},
                 headers=headers,
             )
             yield round_number, name, result
@@ -410,3 +412,8 @@ def write_report(name: str, report: Mapping[str, object]) -> None:
     out.mkdir(exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: what else the machine was doing at the time."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())

@@ -2,7 +2,9 @@
 -- Serve with a RATE_LIMIT above the load (or RATE_LIMIT_ENABLED=false): wrk is one caller,
 -- which the default limit holds to 6000 requests a minute per worker. An API key, when the
 -- service needs one, comes from wrk's -H "Authorization: Bearer ..." (kept by wrk.format).
+-- WITHOUT_ENTROPY=1 sends no entropy: the service measures the job's policy scope instead.
 local jobs = tonumber(os.getenv("JOBS") or "100")
+local without_entropy = os.getenv("WITHOUT_ENTROPY") == "1"
 local counter = 0
 local thread_id = 0
 local next_thread = 0
@@ -19,6 +21,6 @@ request = function()
   counter = counter + 1
   local job = "bench-" .. ((counter * 7 + thread_id * 13) % jobs)
   local entropy = ((counter * 37) % 100) / 100
-  return wrk.format(nil, "/v1/jobs/" .. job .. "/entropy-readings", nil,
-    '{"entropy": ' .. entropy .. '}')
+  local body = without_entropy and '{}' or ('{"entropy": ' .. entropy .. '}')
+  return wrk.format(nil, "/v1/jobs/" .. job .. "/entropy-readings", nil, body)
 end
