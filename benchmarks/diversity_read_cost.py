@@ -27,7 +27,7 @@ from benchmarks.harness import (
     write_report,
     wrk,
 )
-from benchmarks.read_scaling import settle
+from benchmarks.loading import settle
 from tests.support import free_port
 
 
@@ -40,12 +40,12 @@ def scopes(half_lives: tuple[int, ...]) -> dict[str, str]:
     return found
 
 
-def load(url: str, kind: str, size: int, half_lives: tuple[int, ...]) -> None:
+def load(url: str, size: int, half_lives: tuple[int, ...]) -> None:
     db = open_database(url)
     start = utc_now() - timedelta(seconds=size / PER_SECOND)
     prepare(db, list(half_lives), start)
     record_history(db, size, start, progress=lambda n: None, seconds_per_call=10)
-    settle(db.engine, kind)
+    settle(db.engine)
     db.dispose()
 
 
@@ -65,7 +65,7 @@ def run(kind: str, *, seconds: int, rounds: int, sizes: dict[str, int]) -> dict[
     with database(kind) as small_url, database(kind) as large_url:
         small_name, large_name = sizes
         for size, url in ((small_name, small_url), (large_name, large_url)):
-            load(url, kind, sizes[size], half_lives)
+            load(url, sizes[size], half_lives)
         report["load_average_after_loading"] = load_average()
         with (
             service(free_port(), small_url, workers=1) as small,
