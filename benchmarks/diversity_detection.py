@@ -1,6 +1,6 @@
 """How many applications of one pattern pass before diversity falls below 0.3, after a balanced
 history of 10k, 100k and 1M applications, in four scopes: global and job, all-time and with a
-300 s half-life (DESIGN.md section 6, issue 10).
+300 s half-life (issue 10).
 
     .venv/bin/python -m benchmarks.diversity_detection --db sqlite
     .venv/bin/python -m benchmarks.diversity_detection --db postgresql

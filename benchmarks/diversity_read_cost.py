@@ -1,6 +1,6 @@
 """What a scope read costs as the history grows: p50 of GET /v1/pattern-entropy in each scope
 (global and one job, all-time and each registered half-life) over 10 thousand and over 1
-million applications (DESIGN.md section 6: O(patterns in scope), goal <= 1.3).
+million applications (a read is O(patterns in scope); goal <= 1.3).
 
     .venv/bin/python -m benchmarks.diversity_read_cost --db sqlite
     .venv/bin/python -m benchmarks.diversity_read_cost --db postgresql

@@ -1,4 +1,4 @@
-"""What keeping diversity scopes costs the writers (DESIGN.md section 6, issue 10):
+"""What keeping diversity scopes costs the writers (issue 10):
 
 1. applications per second through POST /v1/pattern-applications (batches of 100, one job per
    batch over 100 jobs, 20 patterns: benchmarks/applications.lua) before the diversity engine
@@ -17,8 +17,8 @@ The readings before/after is benchmarks/readings_throughput.py with --versus 174
 On PostgreSQL, the hot tables' sizes and dead tuples (pg_stat_user_tables) are read after
 each round, then every 10 s of a further --sustain seconds of writes to the "after" service
 alone, with the p50 of a global 300 s half-life read (one connection, alongside the writes)
-at its start and end: autovacuum and HOT updates have to keep up under continuous load
-(DESIGN.md section 5), not after a quiet pause.
+at its start and end: autovacuum and HOT updates have to keep up under continuous load, not
+after a quiet pause.
 """
 
 import threading
