@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -138,3 +139,25 @@ def _figures(
 def agrees(value: float, reference: float) -> bool:
     """DESIGN section 6: |x - ref| <= 1e-9 |ref| + 1e-12."""
     return abs(value - reference) <= 1e-9 * abs(reference) + 1e-12
+
+
+def assert_scope_agrees(
+    measured: dict[str, Any],
+    applications: list[Application],
+    pattern_ids: list[str],
+    *,
+    job_hash: str | None,
+    half_life_seconds: int | None,
+    at: datetime,
+) -> dict[str, float]:
+    """Every figure the service measured for the scope agrees with the definition; returns
+    the reference, for callers that count what it covered."""
+    reference = expected_metrics(
+        applications, pattern_ids, job_hash=job_hash, half_life_seconds=half_life_seconds, at=at
+    )
+    for figure in FIGURES:
+        assert agrees(measured[figure], reference[figure]), (
+            f"scope ({job_hash}, {half_life_seconds}) {figure}: {measured[figure]!r} "
+            f"vs {reference[figure]!r}"
+        )
+    return reference

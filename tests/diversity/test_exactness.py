@@ -11,9 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from tests.diversity.reference import (
-    FIGURES,
-    agrees,
-    expected_metrics,
+    assert_scope_agrees,
     stored_applications,
     stored_pattern_ids,
 )
@@ -45,19 +43,14 @@ def assert_every_scope_agrees(client: TestClient, engine: Engine, clock: ManualC
     populated = 0
     for job_hash in (None, *JOBS):
         for half_life in (None, *HALF_LIVES):
-            body = measured(client, job_hash, half_life)
-            reference = expected_metrics(
+            reference = assert_scope_agrees(
+                measured(client, job_hash, half_life),
                 applications,
                 pattern_ids,
                 job_hash=job_hash,
                 half_life_seconds=half_life,
                 at=clock.now,
             )
-            for figure in FIGURES:
-                assert agrees(body[figure], reference[figure]), (
-                    f"scope ({job_hash}, {half_life}) {figure}: {body[figure]!r} "
-                    f"vs {reference[figure]!r}"
-                )
             populated += reference["total_applications"] > 0
     return populated
 

@@ -15,10 +15,8 @@ from app.core.settings import Settings
 from app.retention import service as retention
 from tests.api_helpers import row_count
 from tests.diversity.reference import (
-    FIGURES,
     Application,
-    agrees,
-    expected_metrics,
+    assert_scope_agrees,
     microseconds,
     stored_applications,
     stored_pattern_ids,
@@ -50,18 +48,14 @@ def assert_agrees_with_reference(
     clock: ManualClock,
 ) -> None:
     for (job_hash, half_life), body in figures.items():
-        reference = expected_metrics(
+        assert_scope_agrees(
+            body,
             applications,
             pattern_ids,
             job_hash=job_hash,
             half_life_seconds=half_life,
             at=clock.now,
         )
-        for figure in FIGURES:
-            assert agrees(body[figure], reference[figure]), (
-                f"scope ({job_hash}, {half_life}) {figure}: {body[figure]!r} "
-                f"vs {reference[figure]!r}"
-            )
 
 
 def prune_applications(engine: Engine, settings: Settings, clock: ManualClock) -> int:
