@@ -16,6 +16,7 @@ from app.cli_commands.common import (
     paged_command,
     print_json,
     record_table,
+    show_record,
     stdout,
 )
 
@@ -37,10 +38,7 @@ def show(ctx: typer.Context, job_hash: JobOption = "", as_json: JsonOption = Fal
     """The current budget of a job (or the latest record of any job)."""
     with open_client(ctx) as client:
         record = client.get_budget(job_hash)
-    if as_json:
-        print_json(dump(record))
-        return
-    stdout().print(record_table(f"Budget of {record.job_hash}", record))
+    show_record(f"Budget of {record.job_hash}", record, as_json=as_json)
 
 
 @paged_command(app, "history", windowed=True)

@@ -234,6 +234,16 @@ def fmt(value: object) -> str:
     return str(value)
 
 
+def show_record(
+    title: str, model: BaseModel, *, as_json: bool, fields: Sequence[str] | None = None
+) -> None:
+    """One answer of the API on stdout: its JSON with --json, else a (field, value) table."""
+    if as_json:
+        print_json(dump(model))
+        return
+    stdout().print(record_table(title, model, fields=fields))
+
+
 def record_table(title: str, model: BaseModel, *, fields: Sequence[str] | None = None) -> Table:
     """One record as a two-column (field, value) table."""
     table = Table(title=Text(title), show_header=False, title_justify="left")

@@ -8,14 +8,11 @@ from app.cli_commands.common import (
     JobOption,
     JsonOption,
     Paging,
-    dump,
     export_history,
     handles_api_errors,
     open_client,
     paged_command,
-    print_json,
-    record_table,
-    stdout,
+    show_record,
 )
 from app.diversity.schemas import Scope
 
@@ -71,13 +68,9 @@ def show(
         metrics = client.pattern_entropy(
             alert_threshold, job_hash=job_hash, half_life_seconds=half_life
         )
-    if as_json:
-        print_json(dump(metrics))
-        return
     fields = [name for name in type(metrics).model_fields if name != "scope"]
-    stdout().print(
-        record_table(f"Pattern diversity: {describe_scope(metrics.scope)}", metrics, fields=fields)
-    )
+    title = f"Pattern diversity: {describe_scope(metrics.scope)}"
+    show_record(title, metrics, as_json=as_json, fields=fields)
 
 
 @app.command("snapshot")
@@ -88,10 +81,7 @@ def snapshot(
     """Measure the diversity now and record it as a snapshot."""
     with open_client(ctx) as client:
         recorded = client.record_entropy_snapshot(alert_threshold)
-    if as_json:
-        print_json(dump(recorded))
-        return
-    stdout().print(record_table(f"Snapshot {recorded.id}", recorded))
+    show_record(f"Snapshot {recorded.id}", recorded, as_json=as_json)
 
 
 @paged_command(app, "history", windowed=True)

@@ -8,14 +8,11 @@ import typer
 from app.cli_commands.common import (
     JsonOption,
     Paging,
-    dump,
     export_history,
     handles_api_errors,
     open_client,
     paged_command,
-    print_json,
-    record_table,
-    stdout,
+    show_record,
 )
 from app.patterns.rules import QuarantineStatus
 from app.patterns.schemas import PatternStatusUpdate
@@ -65,11 +62,8 @@ def _set_status(
     body = PatternStatusUpdate(quarantine_status=status, quarantine_reason=reason)
     with open_client(ctx) as client:
         pattern = client.update_pattern_status(pattern_id, body)
-    if as_json:
-        print_json(dump(pattern))
-        return
     title = f"Pattern {pattern.id} is now {pattern.quarantine_status}"
-    stdout().print(record_table(title, pattern))
+    show_record(title, pattern, as_json=as_json)
 
 
 @app.command("quarantine")

@@ -9,14 +9,11 @@ from app.cli_commands.common import (
     JobOption,
     JsonOption,
     Paging,
-    dump,
     export_history,
     handles_api_errors,
     open_client,
     paged_command,
-    print_json,
-    record_table,
-    stdout,
+    show_record,
 )
 from app.responses.schemas import ResponseConfig, TriggerContext, TriggerRequest
 
@@ -52,10 +49,7 @@ def check(
         result = client.check_response(
             job_hash, entropy_threshold=threshold, cooldown_seconds=cooldown
         )
-    if as_json:
-        print_json(dump(result))
-        return
-    stdout().print(record_table(f"Entropy response check: {job_hash}", result))
+    show_record(f"Entropy response check: {job_hash}", result, as_json=as_json)
 
 
 @app.command("trigger")
@@ -100,10 +94,7 @@ def trigger(
     )
     with open_client(ctx) as client:
         record = client.trigger_response(body)
-    if as_json:
-        print_json(dump(record))
-        return
-    stdout().print(record_table(f"Entropy response {record.id}", record))
+    show_record(f"Entropy response {record.id}", record, as_json=as_json)
 
 
 @paged_command(app, "history", windowed=True)
@@ -125,9 +116,6 @@ def stats(ctx: typer.Context, job_hash: JobOption = "", as_json: JsonOption = Fa
     """Entropy response statistics."""
     with open_client(ctx) as client:
         statistics = client.response_statistics(job_hash)
-    if as_json:
-        print_json(dump(statistics))
-        return
-    stdout().print(
-        record_table(f"Entropy response statistics: {job_hash or 'every job'}", statistics)
+    show_record(
+        f"Entropy response statistics: {job_hash or 'every job'}", statistics, as_json=as_json
     )

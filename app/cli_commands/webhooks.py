@@ -8,18 +8,15 @@ import typer
 from app.cli_commands.common import (
     JsonOption,
     Paging,
-    dump,
     export_history,
     handles_api_errors,
     open_client,
     paged_command,
-    print_json,
-    record_table,
+    show_record,
     stderr,
-    stdout,
 )
 from app.webhooks.rules import DeliveryStatus, EventType
-from app.webhooks.schemas import AttemptRecord, EndpointCreate
+from app.webhooks.schemas import EndpointCreate
 
 app = typer.Typer(help="Webhook endpoints: create them, list them, follow and redo deliveries.")
 
@@ -75,11 +72,9 @@ def create(
     )
     with open_client(ctx) as client:
         endpoint = client.create_webhook(body)
-    if as_json:
-        print_json(dump(endpoint))
-        return
-    stdout().print(record_table(f"Webhook endpoint {endpoint.id}", endpoint))
-    stderr().print("Keep the secret now: it is not shown again.", markup=False)
+    show_record(f"Webhook endpoint {endpoint.id}", endpoint, as_json=as_json)
+    if not as_json:
+        stderr().print("Keep the secret now: it is not shown again.", markup=False)
 
 
 @paged_command(app, "list")
@@ -109,13 +104,6 @@ def attempts(
         )
 
 
-def _print_attempt(title: str, attempt: AttemptRecord, *, as_json: bool) -> None:
-    if as_json:
-        print_json(dump(attempt))
-        return
-    stdout().print(record_table(title, attempt))
-
-
 @app.command("retry")
 @handles_api_errors
 def retry(
@@ -127,7 +115,7 @@ def retry(
     """Redeliver a message now (failed or delivered alike), same webhook-id and body."""
     with open_client(ctx) as client:
         attempt = client.retry_webhook_attempt(webhook_id, message_id)
-    _print_attempt(f"Message {attempt.message_id} is due again", attempt, as_json=as_json)
+    show_record(f"Message {attempt.message_id} is due again", attempt, as_json=as_json)
 
 
 @app.command("ping")
@@ -136,4 +124,4 @@ def ping(ctx: typer.Context, webhook_id: WebhookIdArgument, as_json: JsonOption 
     """Send a `ping` event to the endpoint; follow it with `webhooks attempts`."""
     with open_client(ctx) as client:
         attempt = client.ping_webhook(webhook_id)
-    _print_attempt(f"Ping {attempt.message_id} queued", attempt, as_json=as_json)
+    show_record(f"Ping {attempt.message_id} queued", attempt, as_json=as_json)
