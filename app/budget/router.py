@@ -39,7 +39,7 @@ RECORD_PATH = "/records/{record_id}"
 @router.get("", summary="Current exploration budget", responses=problem_responses(404))
 def get_budget(session: DbSession, job_hash: JobHashQuery = "") -> BudgetRecord:
     """The most recent budget record of the job (or of all jobs when no job is given)."""
-    return BudgetRecord.model_validate(service.current_budget(session, job_hash))
+    return service.BUDGET_HISTORY.latest(session, job_hash)
 
 
 add_history_route(
@@ -60,7 +60,7 @@ def get_budget_statistics(session: DbSession, job_hash: JobHashQuery = "") -> Bu
 @router.get(RECORD_PATH, summary="One budget record", responses=problem_responses(404))
 def get_budget_record(session: DbSession, record_id: RecordId) -> BudgetRecord:
     """A budget record by its id, as its creation's `Location` names it."""
-    return BudgetRecord.model_validate(service.budget_record(session, record_id))
+    return service.BUDGET_HISTORY.get(session, record_id)
 
 
 @router.post(

@@ -15,7 +15,6 @@ from app.budget.schemas import (
 from app.core.clock import Clock
 from app.core.history import History
 from app.core.locking import lock_jobs
-from app.models import ExplorationBudget
 
 
 def set_budget(session: Session, clock: Clock, body: BudgetUpdate) -> BudgetRow:
@@ -42,14 +41,6 @@ def adjust_budget(session: Session, clock: Clock, body: BudgetAdjustmentRequest)
     )
     chains.flush()
     return record
-
-
-def current_budget(session: Session, job_hash: str | None) -> ExplorationBudget:
-    return BudgetRepository(session).latest_or_404(job_hash=job_hash)
-
-
-def budget_record(session: Session, record_id: str) -> ExplorationBudget:
-    return BudgetRepository(session).get_or_404(record_id)
 
 
 BUDGET_HISTORY = History(

@@ -7,7 +7,7 @@ repository, record, page and export name) and adds the route with `add_history_r
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -32,11 +32,13 @@ from app.core.pagination import (
 )
 from app.core.repository import HistoryFilters, HistoryRepository
 
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
 
 @dataclass(frozen=True)
-class History:
+class History(Generic[RecordT]):
     repository: type[HistoryRepository[Any]]
-    record: type[BaseModel]
+    record: type[RecordT]
     page_model: type[Page[Any]]
     name: str
     """The export's file name without its extension: `budget-history`."""
@@ -44,6 +46,14 @@ class History:
     """What the history holds, as its description says it: `budget records`..."""
     item: str
     """... and one of them: `record`."""
+
+    def latest(self, session: Session, job_hash: str | None) -> RecordT:
+        """The newest record of the job (or of every job) as the API shows it; 404 if none."""
+        return self.record.model_validate(self.repository(session).latest_or_404(job_hash=job_hash))
+
+    def get(self, session: Session, record_id: str) -> RecordT:
+        """One record by its id as the API shows it; 404 if there is none."""
+        return self.record.model_validate(self.repository(session).get_or_404(record_id))
 
     def read_page(
         self, session: Session, page: PageRequest, window: TimeWindow, filters: HistoryFilters
@@ -80,7 +90,7 @@ def no_filter() -> HistoryFilters:
 
 def add_history_route(
     router: APIRouter,
-    history: History,
+    history: History[Any],
     *,
     name: str,
     summary: str,

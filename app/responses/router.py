@@ -88,7 +88,7 @@ def get_latest_entropy_response(
     session: DbSession, job_hash: JobHashQuery = ""
 ) -> EntropyResponseRecord:
     """The most recent entropy response of the job (or of every job); 404 when there is none."""
-    return EntropyResponseRecord.model_validate(service.latest_response(session, job_hash))
+    return service.RESPONSE_HISTORY.latest(session, job_hash)
 
 
 add_history_route(
@@ -111,4 +111,4 @@ def get_entropy_response_statistics(
 @router.get("/{response_id}", summary="One entropy response", responses=problem_responses(404))
 def get_entropy_response(session: DbSession, response_id: ResponseId) -> EntropyResponseRecord:
     """An entropy response by its id."""
-    return EntropyResponseRecord.model_validate(service.get_response(session, response_id))
+    return service.RESPONSE_HISTORY.get(session, response_id)

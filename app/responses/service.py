@@ -10,7 +10,6 @@ from app.core.clock import Clock
 from app.core.history import History
 from app.core.locking import lock_jobs, lock_quarantine_revisits
 from app.entropy.service import current_diversity
-from app.models import EntropyResponse
 from app.patterns import rules as pattern_rules
 from app.patterns.repository import PatternRepository, Revisit
 from app.responses import aggregates, rules
@@ -126,14 +125,6 @@ def trigger_response(
     budgets.flush()
     responses.flush()
     return response
-
-
-def latest_response(session: Session, job_hash: str | None) -> EntropyResponse:
-    return ResponseRepository(session).latest_or_404(job_hash=job_hash)
-
-
-def get_response(session: Session, response_id: str) -> EntropyResponse:
-    return ResponseRepository(session).get_or_404(response_id)
 
 
 RESPONSE_HISTORY = History(
