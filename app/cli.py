@@ -25,7 +25,7 @@ from app.cli_commands import (
     responses,
     webhooks,
 )
-from app.cli_commands.common import Connection, settings_or_exit
+from app.cli_commands.common import Connection, local_database, settings_or_exit
 from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core import api_keys
 from app.core.clock import utc_now
@@ -46,7 +46,6 @@ EXIT_REFUSES_OPEN = 1
 WORKER_HEALTHCHECK_SECONDS = 60
 """How long uvicorn's supervisor waits for a worker to answer its ping before killing it as
 hung. uvicorn's 5 s killed workers still importing the app on a loaded machine."""
-EXIT_DATABASE = 2
 
 
 @cli.command()
@@ -69,19 +68,8 @@ def prune(
     if not retention_rules.any_retention(settings):
         typer.echo("No retention is set (RETENTION_DAYS, RETENTION_DAYS_*): everything is kept.")
         return
-    database = Database(create_db_engine(settings, pooled=False))
-    try:
+    with local_database(settings, "prune") as database:
         report = retention.prune(database, settings, utc_now, dry_run=dry_run)
-    except (DBAPIError, PoolTimeoutError) as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        typer.echo(
-            f"Error: cannot prune ({reason}); is the database reachable and migrated "
-            "(`entropy-budget migrate`)?",
-            err=True,
-        )
-        raise typer.Exit(EXIT_DATABASE) from None
-    finally:
-        database.dispose()
     verb = "would remove" if dry_run else "removed"
     kept = {pruned.table for pruned in report}
     for pruned in report:

@@ -32,6 +32,8 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.client import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -42,6 +44,7 @@ from app.client import (
     UnexpectedResponseError,
     iter_pages,
 )
+from app.core.db import Database, create_db_engine
 from app.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.core.settings import Settings
 
@@ -49,6 +52,7 @@ EXIT_API_ERROR = 1
 EXIT_UNREACHABLE = 2
 EXIT_LOCAL_FILE = 3
 EXIT_INVALID_SETTINGS = 2
+EXIT_DATABASE = 2
 
 KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 P = ParamSpec("P")
@@ -76,6 +80,25 @@ def settings_or_exit() -> Settings:
     except ValidationError as error:
         typer.echo(f"Error: invalid settings:\n{error}", err=True)
         raise typer.Exit(EXIT_INVALID_SETTINGS) from None
+
+
+@contextmanager
+def local_database(settings: Settings, action: str) -> Iterator[Database]:
+    """The database of this machine's settings, for commands that act on it, not over HTTP; one
+    it cannot reach or that is not migrated is a message ("cannot <action>") and exit 2."""
+    database = Database(create_db_engine(settings, pooled=False))
+    try:
+        yield database
+    except (DBAPIError, PoolTimeoutError) as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        typer.echo(
+            f"Error: cannot {action} ({reason}); is the database reachable and migrated "
+            "(`entropy-budget migrate`)?",
+            err=True,
+        )
+        raise typer.Exit(EXIT_DATABASE) from None
+    finally:
+        database.dispose()
 
 
 def connection(ctx: typer.Context) -> Connection:

@@ -12,18 +12,14 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from app.cli_commands.common import settings_or_exit
+from app.cli_commands.common import local_database, settings_or_exit
 from app.core.clock import utc_now
-from app.core.db import Database, create_db_engine
 from app.core.settings import MAX_HALF_LIFE_SECONDS
 from app.diversity import service
 
 EXIT_REFUSED = 1
-EXIT_DATABASE = 2
 
 app = typer.Typer(
     help="Half-lives of diversity scopes (on this machine's DATABASE_URL): fill, drop."
@@ -33,21 +29,12 @@ app = typer.Typer(
 @contextmanager
 def _session() -> Iterator[Session]:
     """One write transaction on the settings' database; errors become clear exits."""
-    database = Database(create_db_engine(settings_or_exit(), pooled=False))
-    try:
-        with database.session(write=True) as session:
-            yield session
-            session.commit()
-    except (DBAPIError, PoolTimeoutError) as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        typer.echo(
-            f"Error: cannot use the diversity tables ({reason}); is the database reachable "
-            "and migrated (`entropy-budget migrate`)?",
-            err=True,
-        )
-        raise typer.Exit(EXIT_DATABASE) from None
-    finally:
-        database.dispose()
+    with (
+        local_database(settings_or_exit(), "use the diversity tables") as database,
+        database.session(write=True) as session,
+    ):
+        yield session
+        session.commit()
 
 
 HalfLives = Annotated[

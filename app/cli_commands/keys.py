@@ -14,19 +14,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
-from app.cli_commands.common import fmt, print_json, settings_or_exit, stdout
+from app.cli_commands.common import fmt, local_database, print_json, settings_or_exit, stdout
 from app.core import api_keys
 from app.core.clock import utc_now
-from app.core.db import Database, create_db_engine
 from app.core.settings import KeyScope
 from app.models import ApiKey
 
 EXIT_REFUSED = 1
-EXIT_DATABASE = 2
 
 app = typer.Typer(
     help="API keys of the keys table (on this machine's DATABASE_URL): create, list, revoke."
@@ -38,24 +34,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 @contextmanager
 def _session() -> Iterator[Session]:
     """One write transaction on the settings' database; errors become clear exits."""
-    database = Database(create_db_engine(settings_or_exit(), pooled=False))
     try:
-        with database.session(write=True) as session:
+        with (
+            local_database(settings_or_exit(), "use the keys table") as database,
+            database.session(write=True) as session,
+        ):
             yield session
             session.commit()
     except api_keys.KeyManagementError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(EXIT_REFUSED) from None
-    except (DBAPIError, PoolTimeoutError) as error:
-        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
-        typer.echo(
-            f"Error: cannot use the keys table ({reason}); is the database reachable and "
-            "migrated (`entropy-budget migrate`)?",
-            err=True,
-        )
-        raise typer.Exit(EXIT_DATABASE) from None
-    finally:
-        database.dispose()
 
 
 def _as_json(record: ApiKey) -> dict[str, Any]:
