@@ -63,8 +63,9 @@ class HistoryRepository(RepositoryBase[M]):
 
     at: ClassVar[InstrumentedAttribute[datetime]]
     """The time a record is ordered, paged and windowed by."""
-    latest_noun: ClassVar[str]
-    """How a 404 names the newest record: `No exploration budget has been recorded for ...`"""
+    latest_noun: ClassVar[str | None] = None
+    """How a 404 names the newest record, when not by `noun`: `No exploration budget has been
+    recorded for ...`"""
 
     @classmethod
     def filtered(cls, statement: S, filters: HistoryFilters) -> S:
@@ -91,7 +92,9 @@ class HistoryRepository(RepositoryBase[M]):
         if record is None:
             job_hash = filters.get("job_hash")
             scope = f"job {job_hash!r}" if job_hash else "any job"
-            raise NotFoundProblem(f"No {self.latest_noun} has been recorded for {scope}.")
+            raise NotFoundProblem(
+                f"No {self.latest_noun or self.noun} has been recorded for {scope}."
+            )
         return record
 
     def page(

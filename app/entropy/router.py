@@ -137,4 +137,4 @@ def get_pattern_entropy_snapshot(
     session: DbSession, snapshot_id: SnapshotId
 ) -> PatternEntropySnapshot:
     """A diversity snapshot by its id."""
-    return PatternEntropySnapshot.model_validate(service.get_snapshot(session, snapshot_id))
+    return service.SNAPSHOT_HISTORY.get(session, snapshot_id)

@@ -62,10 +62,6 @@ def record_snapshot(
     return SnapshotRepository(session).add(snapshot)
 
 
-def get_snapshot(session: Session, snapshot_id: str) -> PatternEntropySnapshot:
-    return SnapshotRepository(session).get_or_404(snapshot_id)
-
-
 SNAPSHOT_HISTORY = History(
     repository=SnapshotRepository,
     record=schemas.PatternEntropySnapshot,
