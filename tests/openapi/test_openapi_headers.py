@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
 from app.main import create_app
+from tests.openapi.test_openapi_descriptions import resolved
 
 KEY = "Idempotency-Key"
 WATCHED = ("Location", "ETag", "Idempotent-Replayed", "Retry-After")
@@ -36,16 +37,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def document(client: TestClient) -> dict[str, Any]:
     spec: dict[str, Any] = client.get("/openapi.json").json()
     return spec
-
-
-def resolved(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
-    if "$ref" not in node:
-        return node
-    found: Any = document
-    for token in node["$ref"][2:].split("/"):
-        found = found[token]
-    result: dict[str, Any] = found
-    return result
 
 
 def declared_parameters(document: dict[str, Any], operation: dict[str, Any]) -> set[str]:
