@@ -41,6 +41,7 @@ OTHER = "quiet"
 OLD_RECORDS = 2000
 WRITERS = 16
 MIN_READINGS_PER_WRITER = 5
+RETRIES = 5
 PRUNING = {
     "RETENTION_DAYS": "1",
     "RETENTION_BATCH_SIZE": "5",
@@ -92,6 +93,19 @@ def acknowledged(answer: httpx.Response) -> tuple[list[dict[str, Any]], list[dic
     return list(budgets.values()), [body["response"]] if body["response"] else []
 
 
+def post_until_answered(
+    http: httpx.Client, url: str, body: dict[str, float], headers: dict[str, str]
+) -> httpx.Response:
+    """A dropped connection (a keep-alive closed as the request left, on a loaded machine) is no
+    answer; the same key makes the retry apply the reading at most once."""
+    for _ in range(RETRIES):
+        try:
+            return http.post(url, json=body, headers=headers)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return http.post(url, json=body, headers=headers)
+
+
 @pytest.mark.timeout(400)
 def test_statistics_stay_whole_while_servers_prune_a_job_they_write(
     database_url: str, engine: Engine, log_dir: Path
@@ -112,15 +126,14 @@ def test_statistics_stay_whole_while_servers_prune_a_job_they_write(
         pruned = threading.Event()
 
         def write(writer: int) -> list[httpx.Response]:
-            """Readings until the pruners are done (and at least a few)."""
+            """Readings until the pruners are done (and at least a few), each retried with its
+            Idempotency-Key when the connection drops unanswered, as an orchestrator does."""
             answers = []
             while not pruned.is_set() or len(answers) < MIN_READINGS_PER_WRITER:
-                answers.append(
-                    http.post(
-                        f"{servers[(writer + len(answers)) % 2]}/v1/jobs/{JOB}/entropy-readings",
-                        json={"entropy": rng.random()},
-                    )
-                )
+                url = f"{servers[(writer + len(answers)) % 2]}/v1/jobs/{JOB}/entropy-readings"
+                key = {"Idempotency-Key": f"writer-{writer}-{len(answers)}"}
+                body = {"entropy": rng.random()}
+                answers.append(post_until_answered(http, url, body, key))
             return answers
 
         left_when_writes_began = old_rows(engine)
