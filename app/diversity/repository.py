@@ -1,7 +1,7 @@
 """Queries on the diversity tables: registered half-lives, per-job counts and the forward-decay
 weights (`diversity_weights`, job_hash '' for the global scope)."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -116,20 +116,37 @@ class DiversityRepository:
 
     # Reads --------------------------------------------------------------------------------
 
-    def weights(self, job_hash: str | None, half_life_seconds: int) -> list[DecayedWeight]:
+    def weights(
+        self, job_hashes: Collection[str | None], half_life_seconds: int
+    ) -> dict[str | None, list[DecayedWeight]]:
+        """The accumulators of each scope (a job, or None: global) at one half-life."""
+        keys = {GLOBAL_SCOPE_KEY if job_hash is None else job_hash for job_hash in job_hashes}
         statement = select(
-            DiversityWeight.pattern_id, DiversityWeight.landmark_us, DiversityWeight.weight
+            DiversityWeight.job_hash,
+            DiversityWeight.pattern_id,
+            DiversityWeight.landmark_us,
+            DiversityWeight.weight,
         ).where(
-            DiversityWeight.job_hash == (GLOBAL_SCOPE_KEY if job_hash is None else job_hash),
+            DiversityWeight.job_hash.in_(sorted(keys)),
             DiversityWeight.half_life_seconds == half_life_seconds,
         )
-        return [DecayedWeight(*row) for row in self.session.execute(statement)]
+        weights: dict[str | None, list[DecayedWeight]] = {job: [] for job in job_hashes}
+        for key, pattern_id, landmark_us, weight in self.session.execute(statement):
+            scope = None if key == GLOBAL_SCOPE_KEY else key
+            weights[scope].append(DecayedWeight(pattern_id, landmark_us, weight))
+        return weights
 
-    def job_counts(self, job_hash: str) -> dict[str, int]:
-        statement = select(JobPatternCount.pattern_id, JobPatternCount.application_count).where(
-            JobPatternCount.job_hash == job_hash
-        )
-        return {row.pattern_id: row.application_count for row in self.session.execute(statement)}
+    def job_counts(self, job_hashes: Collection[str]) -> dict[str, dict[str, int]]:
+        """Each job's all-time applications per pattern (patterns it never applied absent)."""
+        statement = select(
+            JobPatternCount.job_hash, JobPatternCount.pattern_id, JobPatternCount.application_count
+        ).where(JobPatternCount.job_hash.in_(sorted(job_hashes)))
+        counts: dict[str, dict[str, int]] = {job_hash: {} for job_hash in job_hashes}
+        if not counts:
+            return counts
+        for job_hash, pattern_id, application_count in self.session.execute(statement):
+            counts[job_hash][pattern_id] = application_count
+        return counts
 
     def pattern_totals(self) -> tuple[int, int]:
         """(patterns, applications of every pattern): the global scope's counts."""

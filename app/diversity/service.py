@@ -7,7 +7,7 @@ pattern rows (lock order: jobs, the revisit lock, patterns by id, then these row
 import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,24 +45,45 @@ def record_applications(
 def measure(session: Session, scope: Scope, at: datetime) -> rules.ScopeDiversity:
     """The scope's diversity at `at` (the half-life, if any, is registered: see
     `require_registered`). O(patterns in scope)."""
+    return measure_scopes(session, [scope], at)[scope]
+
+
+def measure_scopes(
+    session: Session, scopes: Collection[Scope], at: datetime
+) -> dict[Scope, rules.ScopeDiversity]:
+    """Each scope's diversity at `at`, the jobs' counts in one query and each half-life's
+    weights in one more, however many jobs (a batch of readings measures many at once).
+    O(patterns in the scopes)."""
     repository = DiversityRepository(session)
-    if scope.job_hash is None:
-        if scope.half_life_seconds is None:
-            seed = seed_diversity(session)
-            return rules.ScopeDiversity(seed, float(seed.total_applications))
-        unique, total = repository.pattern_totals()
-    else:
-        counts = repository.job_counts(scope.job_hash)
-        if scope.half_life_seconds is None:
-            return rules.all_time_diversity(sorted_counts(counts))
-        unique, total = len(counts), sum(counts.values())
-    return rules.decayed_diversity(
-        repository.weights(scope.job_hash, scope.half_life_seconds),
-        half_life_seconds=scope.half_life_seconds,
-        at_us=rules.microseconds(at),
-        total_applications=total,
-        unique_pattern_count=unique,
-    )
+    counts = repository.job_counts({s.job_hash for s in scopes if s.job_hash is not None})
+    weights = {
+        half_life: repository.weights(
+            {s.job_hash for s in scopes if s.half_life_seconds == half_life}, half_life
+        )
+        for half_life in {s.half_life_seconds for s in scopes if s.half_life_seconds is not None}
+    }
+    measured: dict[Scope, rules.ScopeDiversity] = {}
+    for scope in scopes:
+        if scope.job_hash is None:
+            if scope.half_life_seconds is None:
+                seed = seed_diversity(session)
+                measured[scope] = rules.ScopeDiversity(seed, float(seed.total_applications))
+                continue
+            unique, total = repository.pattern_totals()
+        else:
+            job_counts = counts[scope.job_hash]
+            if scope.half_life_seconds is None:
+                measured[scope] = rules.all_time_diversity(sorted_counts(job_counts))
+                continue
+            unique, total = len(job_counts), sum(job_counts.values())
+        measured[scope] = rules.decayed_diversity(
+            weights[scope.half_life_seconds][scope.job_hash],
+            half_life_seconds=scope.half_life_seconds,
+            at_us=rules.microseconds(at),
+            total_applications=total,
+            unique_pattern_count=unique,
+        )
+    return measured
 
 
 def sorted_counts(counts: dict[str, int]) -> list[int]:
@@ -91,10 +112,10 @@ def explore_keys(session: Session, scope: Scope, pattern_ids: Sequence[str]) -> 
     if scope.half_life_seconds is None:
         if scope.job_hash is None:
             raise ValueError("the global all-time scope explores by the patterns' own counts")
-        counts = repository.job_counts(scope.job_hash)
+        counts = repository.job_counts([scope.job_hash])[scope.job_hash]
         return {p: float(counts.get(p, 0)) for p in pattern_ids}
     keys = rules.explore_keys(
-        repository.weights(scope.job_hash, scope.half_life_seconds),
+        repository.weights([scope.job_hash], scope.half_life_seconds)[scope.job_hash],
         half_life_seconds=scope.half_life_seconds,
     )
     return {p: keys.get(p, float("-inf")) for p in pattern_ids}
@@ -171,6 +192,12 @@ class ReadingScopes:
             self._registered = DiversityRepository(self.session).registered()
         if half_life not in self._registered:
             raise unregistered(half_life, self._registered, POLICY_HALF_LIFE)
+
+    def measure_ahead(self, wanted: Iterable[tuple[str, DiversityPolicy]]) -> None:
+        """Measure the scopes these (job, policy) pairs will ask for, all in a few queries
+        (not two per job), so that `measure` finds them ready."""
+        scopes = {policy_scope(job_hash, policy) for job_hash, policy in wanted}
+        self._measured |= measure_scopes(self.session, scopes - self._measured.keys(), self.at)
 
     def measure(self, job_hash: str, policy: DiversityPolicy) -> ReadingDiversity:
         """The policy's scope for this job; a 422 when it holds no application."""

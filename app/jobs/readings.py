@@ -156,22 +156,18 @@ def apply_readings(
     policies = PolicyRepository(session).effective(heads, rules.default_policy(settings))
     scopes = ReadingScopes(session, batch.now)
 
-    outcomes: list[ReadingResult | ValidationProblem] = []
-    for reading in readings:
-        policy = policies[reading.job_hash]
-        entropy = reading.entropy
-        measured: ReadingDiversity | None = None
-        try:
-            if reading.changes is not None:
-                policy = reading.changes.apply_to(policy, location=("body", "policy"))
-                scopes.check(policy.diversity)
-            if entropy is None:
-                measured = scopes.measure(reading.job_hash, policy.diversity)
-                entropy = measured.diversity_index
-        except ValidationProblem as problem:
-            outcomes.append(problem)
-            continue
-        outcomes.append(batch.apply(reading.job_hash, entropy, policy, measured))
+    effective = [
+        _effective_policy(reading, policies[reading.job_hash], scopes) for reading in readings
+    ]
+    scopes.measure_ahead(
+        (reading.job_hash, policy.diversity)
+        for reading, policy in zip(readings, effective, strict=True)
+        if reading.entropy is None and isinstance(policy, Policy)
+    )
+    outcomes = [
+        policy if isinstance(policy, ValidationProblem) else _apply(batch, scopes, reading, policy)
+        for reading, policy in zip(readings, effective, strict=True)
+    ]
     batch.flush()
     applied = (
         r.job_hash for r, o in zip(readings, outcomes, strict=True) if isinstance(o, ReadingResult)
@@ -181,6 +177,33 @@ def apply_readings(
     if tally is not None:
         tally.readings += sum(1 for outcome in outcomes if isinstance(outcome, ReadingResult))
     return outcomes
+
+
+def _effective_policy(
+    reading: Reading, policy: Policy, scopes: ReadingScopes
+) -> Policy | ValidationProblem:
+    """The job's policy with the reading's own changes, or the 422 they earn."""
+    if reading.changes is None:
+        return policy
+    try:
+        changed = reading.changes.apply_to(policy, location=("body", "policy"))
+        scopes.check(changed.diversity)
+    except ValidationProblem as problem:
+        return problem
+    return changed
+
+
+def _apply(
+    batch: "_Batch", scopes: ReadingScopes, reading: Reading, policy: Policy
+) -> ReadingResult | ValidationProblem:
+    """One reading on its job's chains; without an entropy, its policy scope's diversity."""
+    if reading.entropy is not None:
+        return batch.apply(reading.job_hash, reading.entropy, policy, None)
+    try:
+        measured = scopes.measure(reading.job_hash, policy.diversity)
+    except ValidationProblem as problem:
+        return problem
+    return batch.apply(reading.job_hash, measured.diversity_index, policy, measured)
 
 
 class _Batch:
