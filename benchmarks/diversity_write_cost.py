@@ -7,10 +7,13 @@
    (goal: after >= 0.7 of before);
 2. readings without `entropy` (the job's own scope, half-life 300 s, set by the
    POLICY_DIVERSITY_* defaults) against readings with one (benchmarks/readings.lua with and
-   without WITHOUT_ENTROPY), on one server, alternating in one run.
+   without WITHOUT_ENTROPY), on one server, alternating in one run; with --readings-versus
+   REVISION, that revision's server too, in the same rounds (--readings-only skips part 1).
 
     .venv/bin/python -m benchmarks.diversity_write_cost --db sqlite
     .venv/bin/python -m benchmarks.diversity_write_cost --db postgresql
+    .venv/bin/python -m benchmarks.diversity_write_cost --db postgresql --readings-only \
+        --readings-versus 676dc98^
 
 The readings before/after is benchmarks/readings_throughput.py with --versus 174abcc^.
 
@@ -21,6 +24,7 @@ at its start and end: autovacuum and HOT updates have to keep up under continuou
 after a quiet pause.
 """
 
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -230,31 +234,46 @@ def applications_cost(
 
 
 def readings_without_entropy(
-    kind: str, *, rounds: int, seconds: int, connections: int, workers: int
+    kind: str, *, rounds: int, seconds: int, connections: int, workers: int, versus: str | None
 ) -> dict[str, object]:
+    """Readings without against with `entropy` on one server; with `versus`, that revision's
+    server too (its own database), alternating in the same rounds: a before/after."""
     load = {"JOBS": str(JOBS)}
-    with database(kind) as url, service(free_port(), url, workers=workers, env=SCOPE_ENV) as served:
-        create_patterns(served.url)
-        apply_in_every_job(served.url)
+    sources = {"": None} | ({} if versus is None else {f" at {versus}": versus})
+    targets: dict[str, tuple[str, Path]] = {}
+    without: dict[str, dict[str, str]] = {}
+    with contextlib.ExitStack() as stack:
+        for suffix, revision in sources.items():
+            source = None if revision is None else stack.enter_context(source_at(revision))
+            url = stack.enter_context(database(kind, source=source))
+            served = stack.enter_context(
+                service(free_port(), url, workers=workers, env=SCOPE_ENV, source=source)
+            )
+            create_patterns(served.url)
+            apply_in_every_job(served.url)
+            targets[f"with entropy{suffix}"] = (served.url, READINGS_SCRIPT)
+            targets[f"without entropy{suffix}"] = (served.url, READINGS_SCRIPT)
+            without[f"without entropy{suffix}"] = {"WITHOUT_ENTROPY": "1"}
         results = measured(
-            {
-                "with entropy": (served.url, READINGS_SCRIPT),
-                "without entropy": (served.url, READINGS_SCRIPT),
-            },
+            targets,
             rounds=rounds,
             seconds=seconds,
             connections=connections,
             env=load,
-            target_env={"without entropy": {"WITHOUT_ENTROPY": "1"}},
+            target_env=without,
         )
-    report = {name: per_second(runs, 1) for name, runs in results.items()}
+    rates = {name: per_second(runs, 1) for name, runs in results.items()}
+    ratios = {
+        f"without_to_with{suffix}": rates[f"without entropy{suffix}"]["per_second"]
+        / rates[f"with entropy{suffix}"]["per_second"]
+        for suffix in sources
+    }
     return {
         "service_env": SCOPE_ENV,
         "workers": workers,
         "connections": connections,
-        **report,
-        "without_to_with": report["without entropy"]["per_second"]
-        / report["with entropy"]["per_second"],
+        **rates,
+        **ratios,
     }
 
 
@@ -267,6 +286,14 @@ def main() -> None:
     parser.add_argument(
         "--sustain", type=int, default=120, help="PostgreSQL: seconds of continuous writes"
     )
+    parser.add_argument(
+        "--readings-only", action="store_true", help="skip the applications before/after"
+    )
+    parser.add_argument(
+        "--readings-versus",
+        metavar="REVISION",
+        help="also serve this revision in the readings part, measured alternately",
+    )
     arguments = parser.parse_args()
     report: dict[str, object] = {
         "database": arguments.db,
@@ -275,15 +302,16 @@ def main() -> None:
         "seconds_per_run": arguments.seconds,
         "rounds": arguments.rounds,
     }
-    report["applications"] = applications_cost(
-        arguments.db,
-        before=arguments.before,
-        rounds=arguments.rounds,
-        seconds=arguments.seconds,
-        connections=arguments.connections,
-        workers=arguments.workers,
-        sustain=arguments.sustain,
-    )
+    if not arguments.readings_only:
+        report["applications"] = applications_cost(
+            arguments.db,
+            before=arguments.before,
+            rounds=arguments.rounds,
+            seconds=arguments.seconds,
+            connections=arguments.connections,
+            workers=arguments.workers,
+            sustain=arguments.sustain,
+        )
     report["load_average_between"] = load_average()
     report["readings_without_entropy"] = readings_without_entropy(
         arguments.db,
@@ -291,6 +319,7 @@ def main() -> None:
         seconds=arguments.seconds,
         connections=arguments.readings_connections,
         workers=arguments.workers,
+        versus=arguments.readings_versus,
     )
     report["load_average_at_end"] = load_average()
     write_report(f"diversity-write-cost-{arguments.db}", report)
