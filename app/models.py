@@ -315,7 +315,11 @@ class WebhookMessage(Base):
     made the message's deliveries (one per subscribed endpoint)."""
 
     __tablename__ = "webhook_messages"
-    __table_args__ = (Index("ix_webhook_messages_fan_out", "fanned_out", "seq"),)
+    __table_args__ = (
+        Index("ix_webhook_messages_fan_out", "fanned_out", "seq"),
+        # Retention walks messages oldest first (app.retention.repository).
+        Index("ix_webhook_messages_recent", "occurred_at", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(40), unique=True)
@@ -336,6 +340,8 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_in_flight", "endpoint_seq", "status", "lease_until"),
         Index("ix_webhook_deliveries_endpoint_recent", "endpoint_seq", "created_at", "seq"),
+        # Retention asks whether a message has a pending delivery, and deletes its deliveries.
+        Index("ix_webhook_deliveries_message", "message_seq", "status"),
     )
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)

@@ -602,6 +602,11 @@ def rows_at_0011() -> Rows:
     return rows
 
 
+def rows_at_0012() -> Rows:
+    """0011's rows: 0012 only indexes webhook messages by time and deliveries by message."""
+    return rows_at_0011()
+
+
 ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0001": rows_at_0001,
     "0002": rows_at_0002,
@@ -612,5 +617,6 @@ ROWS_AT: dict[str, Callable[[], Rows]] = {
     "0009": rows_at_0009,
     "0010": rows_at_0010,
     "0011": rows_at_0011,
+    "0012": rows_at_0012,
 }
 """Rows valid at each revision, by revision id; every revision of the chain has one."""
