@@ -344,13 +344,15 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="Days of history kept: budget records, entropy responses, diversity "
-        "snapshots and pattern applications older than this are pruned (absent: kept forever). "
-        "The RETENTION_DAYS_* settings override it for one history.",
+        "snapshots, pattern applications and finished webhook messages older than this are "
+        "pruned (absent: kept forever). The RETENTION_DAYS_* settings override it for one "
+        "history.",
     )
     retention_days_budget: float | None = Field(default=None, ge=0)
     retention_days_responses: float | None = Field(default=None, ge=0)
     retention_days_snapshots: float | None = Field(default=None, ge=0)
     retention_days_applications: float | None = Field(default=None, ge=0)
+    retention_days_webhooks: float | None = Field(default=None, ge=0)
     retention_interval_seconds: float = Field(
         default=3600.0,
         gt=0,

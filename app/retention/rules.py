@@ -10,8 +10,11 @@ OVERRIDES = {
     "entropy_responses": "retention_days_responses",
     "pattern_entropy_history": "retention_days_snapshots",
     "pattern_applications": "retention_days_applications",
+    "webhook_messages": "retention_days_webhooks",
+    "webhook_deliveries": "retention_days_webhooks",
 }
-"""The pruned histories, by table, and the setting that overrides RETENTION_DAYS for each."""
+"""The pruned tables and the setting that overrides RETENTION_DAYS for each (a message's
+deliveries go with it, so both webhook tables follow one setting)."""
 
 
 def kept_days(settings: Settings, table: str) -> float | None:

@@ -60,7 +60,7 @@ def prune(
                 rows = repository.count_prunable(session, history, cutoff)
         else:
             rows = _prune_history(database, settings, history, cutoff, on_batch=on_batch, stop=stop)
-        report.append(Pruned(history.table, cutoff, rows))
+        report += [Pruned(table, cutoff, count) for table, count in rows.items()]
     return report
 
 
@@ -72,24 +72,26 @@ def _prune_history(
     *,
     on_batch: Callable[[str, int], None],
     stop: threading.Event | None,
-) -> int:
-    total = 0
+) -> dict[str, int]:
+    totals = dict.fromkeys(history.tables, 0)
     after: repository.Position | None = None
     while stop is None or not stop.is_set():
         with database.session(write=True) as session, session.begin():
             deleted, after = repository.prune_batch(
                 session, history, cutoff, after, settings.retention_batch_size
             )
-        total += deleted
-        on_batch(history.table, deleted)
+        for table, rows in deleted.items():
+            totals[table] += rows
+            on_batch(table, rows)
         if after is None:
             break
         time.sleep(settings.retention_batch_pause_seconds)
-    return total
+    return totals
 
 
 def oldest_rows(database: Database) -> dict[str, datetime | None]:
-    """The time of each history's oldest row (None: empty)."""
+    """The time of each history's oldest row (None: empty). Dependents have none of their
+    own: they go with their owner (a webhook delivery is made after its message)."""
     with database.session(write=False) as session:
         return {
             history.table: repository.oldest(session, history) for history in repository.HISTORIES

@@ -4,6 +4,7 @@ may still name), and what it never changes (statistics, pattern counters, divers
 
 import random
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,15 @@ TIMES = {
     "pattern_applications": "applied_at",
 }
 Tables = dict[str, list[dict[str, Any]]]
+NO_DISPATCHER = {"webhooks_dispatch": False}
+"""The responses' webhook messages then stay as written (not fanned out, so never pruned): the
+outbox's own retention is tests/retention/test_prune_webhooks.py's."""
+
+
+@pytest.fixture
+def client(settings: Settings, clock: ManualClock) -> Iterator[TestClient]:
+    with TestClient(create_app(settings.model_copy(update=NO_DISPATCHER), clock=clock)) as app:
+        yield app
 
 
 def write_two_periods(client: TestClient, clock: ManualClock) -> datetime:
@@ -241,7 +251,7 @@ def test_a_dry_run_counts_what_a_pass_would_remove_and_removes_nothing(
     assert tables(engine) == before
     removed = retention.prune(Database(engine), configured, clock)
     assert [(p.table, p.rows) for p in counted] == [(p.table, p.rows) for p in removed]
-    assert all(p.rows > 0 for p in removed)
+    assert all(p.rows > 0 for p in removed if p.table in TIMES)
 
 
 def test_pruned_applications_leave_pattern_counters_and_diversity_alone(
@@ -271,7 +281,7 @@ def test_the_service_prunes_by_itself_and_reports_it_in_the_metrics(
     between = write_two_periods(client, clock)
     before = tables(engine)
     kept = kept_after(before, between)
-    settings = Settings(database_url=database_url, retention_days=2)
+    settings = Settings(database_url=database_url, retention_days=2, **NO_DISPATCHER)
     with TestClient(create_app(settings, clock=clock)) as pruning:
         deadline = time.monotonic() + 30
         samples = scrape(pruning)
@@ -280,8 +290,11 @@ def test_the_service_prunes_by_itself_and_reports_it_in_the_metrics(
             samples = scrape(pruning)
     assert by_label(samples, PRUNED, "table") == {
         table: len(rows) - len(kept[table]) for table, rows in before.items()
-    }
+    } | {"webhook_messages": 0, "webhook_deliveries": 0}
     oldest = by_label(samples, OLDEST, "table")
+    first_response = min(r["recorded_at"] for r in before["entropy_responses"])
+    # Its message stays: without a dispatcher it was never fanned out.
+    assert oldest.pop("webhook_messages") == (clock.now - first_response).total_seconds()
     assert oldest == {
         table: (clock.now - min(r[TIMES[table]] for r in rows)).total_seconds()
         for table, rows in kept.items()

@@ -46,7 +46,13 @@ def test_prune_names_the_histories_kept_forever(
     env = {"DATABASE_URL": database_url, "RETENTION_DAYS": None, "RETENTION_DAYS_BUDGET": "30"}
     output = ok(invoke_cli("prune", env=env)).stdout
     assert "exploration_budget: removed 5 rows" in output
-    for table in ("entropy_responses", "pattern_entropy_history", "pattern_applications"):
+    for table in (
+        "entropy_responses",
+        "pattern_entropy_history",
+        "pattern_applications",
+        "webhook_messages",
+        "webhook_deliveries",
+    ):
         assert f"{table}: kept forever" in output
 
     nothing = ok(
