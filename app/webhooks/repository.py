@@ -37,7 +37,16 @@ class EndpointRepository(RepositoryBase[WebhookEndpoint]):
         )
 
     def delete(self, endpoint: WebhookEndpoint) -> None:
-        self.session.execute(delete(_deliveries).where(_deliveries.c.endpoint_seq == endpoint.seq))
+        """Its deliveries are locked first, in seq order, the order a prune batch locks them
+        in (`app.retention.repository`): in any other order the two could deadlock."""
+        of_endpoint = _deliveries.c.endpoint_seq == endpoint.seq
+        self.session.execute(
+            select(_deliveries.c.seq)
+            .where(of_endpoint)
+            .order_by(_deliveries.c.seq)
+            .with_for_update()
+        )
+        self.session.execute(delete(_deliveries).where(of_endpoint))
         self.session.delete(endpoint)
         self.session.flush()
 
