@@ -195,7 +195,7 @@ class ReadingScopes:
 
     def measure_ahead(self, wanted: Iterable[tuple[str, DiversityPolicy]]) -> None:
         """Measure the scopes these (job, policy) pairs will ask for, all in a few queries
-        (not two per job), so that `measure` finds them ready."""
+        (not two per job); `measure` finds them ready."""
         scopes = {policy_scope(job_hash, policy) for job_hash, policy in wanted}
         self._measured |= measure_scopes(self.session, scopes - self._measured.keys(), self.at)
 
@@ -203,8 +203,7 @@ class ReadingScopes:
         """The policy's scope for this job; a 422 when it holds no application."""
         self.check(policy)
         scope = policy_scope(job_hash, policy)
-        if scope not in self._measured:
-            self._measured[scope] = measure(self.session, scope, self.at)
+        self.measure_ahead([(job_hash, policy)])  # no query when it was measured ahead
         measured = self._measured[scope]
         if measured.metrics.total_applications == 0:
             where = "of the job" if scope.job_hash else "of any job"
