@@ -13,9 +13,16 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from limits import RateLimitItem
-from limits.aio import strategies
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio import strategies as aio_strategies
+from limits.aio.storage import RedisStorage
 from limits.errors import StorageError
+from limits.storage import MemoryStorage
+from limits.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -231,14 +238,16 @@ class JsonContentType:
         )
 
 
-RATE_LIMITERS: dict[str, type[strategies.RateLimiter]] = {
-    "moving-window": strategies.MovingWindowRateLimiter,
-    "fixed-window": strategies.FixedWindowRateLimiter,
-    "sliding-window-counter": strategies.SlidingWindowCounterRateLimiter,
+RATE_LIMITERS: dict[str, type[RateLimiter]] = {
+    "moving-window": MovingWindowRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
 }
-"""The `limits` library's asyncio strategies, for either storage: its synchronous memory
-storage starts a timer thread for expiry every 10 ms, and starting one blocked the event loop
-(9% of a worker's time under the readings load, by py-spy); the asyncio one uses a task."""
+SHARED_RATE_LIMITERS: dict[str, type[aio_strategies.RateLimiter]] = {
+    "moving-window": aio_strategies.MovingWindowRateLimiter,
+    "fixed-window": aio_strategies.FixedWindowRateLimiter,
+    "sliding-window-counter": aio_strategies.SlidingWindowCounterRateLimiter,
+}
 SHARED_STORAGE_TIMEOUT_SECONDS = 0.25
 """Longest a request waits on Redis (connecting, or an answer) before it is served unchecked."""
 SHARED_STORAGE_RETRY_SECONDS = 1.0
@@ -273,7 +282,7 @@ class SharedCounts:
             socket_timeout=SHARED_STORAGE_TIMEOUT_SECONDS,
             socket_connect_timeout=SHARED_STORAGE_TIMEOUT_SECONDS,
         )
-        self.limiter = RATE_LIMITERS[strategy](storage)
+        self.limiter = SHARED_RATE_LIMITERS[strategy](storage)
         self.on_unchecked = on_unchecked
         self._retry_at = 0.0
         self._unlogged = 0
@@ -353,10 +362,10 @@ class RateLimit:
             return
         caller = scope.get("state", {}).get("caller") or _client_address(scope)
         if self.shared is None:
-            if await self.limiter.hit(self.limit, caller):
+            if self.limiter.hit(self.limit, caller):
                 await self.app(scope, receive, send)
                 return
-            reset_at = (await self.limiter.get_window_stats(self.limit, caller)).reset_time
+            reset_at = self.limiter.get_window_stats(self.limit, caller).reset_time
         else:
             if await self.shared.hit(self.limit, caller):
                 await self.app(scope, receive, send)
