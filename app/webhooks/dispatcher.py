@@ -242,9 +242,12 @@ class Dispatcher:
         return outcomes, claims
 
     def _record(self, session: Session, finished: list[Finished]) -> Counter[str]:
+        """The outcomes, deliveries in seq order and then the endpoints to disable: the lock
+        order of every writer of deliveries (a prune batch, an endpoint's deletion)."""
         deliveries = DeliveryRepository(session)
         outcomes: Counter[str] = Counter()
-        for done in finished:
+        gone: dict[int, Finished] = {}
+        for done in sorted(finished, key=lambda done: done.claim.seq):
             verdict, answer = done.verdict, done.answer
             values: dict[str, Any] = {
                 "status": verdict.status,
@@ -262,13 +265,15 @@ class Dispatcher:
                 continue
             outcomes[verdict.outcome] += 1
             if verdict.disable_endpoint:
-                reason = f"The endpoint answered 410 Gone at {done.at.isoformat()}"
-                EndpointRepository(session).disable(done.claim.endpoint_seq, reason, done.at)
-                logger.warning(
-                    "webhook endpoint disabled: it answered 410 Gone",
-                    endpoint_id=done.claim.endpoint_id,
-                    message_id=done.claim.message_id,
-                )
+                gone[done.claim.endpoint_seq] = done
+        for endpoint_seq, done in sorted(gone.items()):
+            reason = f"The endpoint answered 410 Gone at {done.at.isoformat()}"
+            EndpointRepository(session).disable(endpoint_seq, reason, done.at)
+            logger.warning(
+                "webhook endpoint disabled: it answered 410 Gone",
+                endpoint_id=done.claim.endpoint_id,
+                message_id=done.claim.message_id,
+            )
         return outcomes
 
     def _fan_out(self, session: Session, now: datetime) -> None:

@@ -36,17 +36,18 @@ class EndpointRepository(RepositoryBase[WebhookEndpoint]):
             page=page,
         )
 
-    def delete(self, endpoint: WebhookEndpoint) -> None:
-        """Its deliveries are locked first, in seq order, the order a prune batch locks them
-        in (`app.retention.repository`): in any other order the two could deadlock."""
-        of_endpoint = _deliveries.c.endpoint_seq == endpoint.seq
+    def lock_deliveries(self, endpoint: WebhookEndpoint) -> None:
+        """Lock the endpoint's deliveries in seq order, the order every writer of deliveries
+        takes them in (before any endpoint row): otherwise two could deadlock."""
         self.session.execute(
             select(_deliveries.c.seq)
-            .where(of_endpoint)
+            .where(_deliveries.c.endpoint_seq == endpoint.seq)
             .order_by(_deliveries.c.seq)
             .with_for_update()
         )
-        self.session.execute(delete(_deliveries).where(of_endpoint))
+
+    def delete(self, endpoint: WebhookEndpoint) -> None:
+        self.session.execute(delete(_deliveries).where(_deliveries.c.endpoint_seq == endpoint.seq))
         self.session.delete(endpoint)
         self.session.flush()
 

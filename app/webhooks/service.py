@@ -74,8 +74,11 @@ def update_endpoint(
 
 
 def delete_endpoint(session: Session, endpoint_id: str) -> None:
-    """The endpoint and its attempts log; messages already in flight to it are dropped."""
-    EndpointRepository(session).delete(get_endpoint(session, endpoint_id, for_update=True))
+    """The endpoint and its attempts log; messages already in flight to it are dropped. Its
+    deliveries are locked before the endpoint, the lock order of the dispatcher and pruning."""
+    endpoints = EndpointRepository(session)
+    endpoints.lock_deliveries(get_endpoint(session, endpoint_id))
+    endpoints.delete(get_endpoint(session, endpoint_id, for_update=True))
 
 
 def rotate_secret(session: Session, clock: Clock, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
