@@ -51,11 +51,16 @@ def measure(session: Session, scope: Scope, at: datetime) -> rules.ScopeDiversit
 def measure_scopes(
     session: Session, scopes: Collection[Scope], at: datetime
 ) -> dict[Scope, rules.ScopeDiversity]:
-    """Each scope's diversity at `at`, the jobs' counts in one query and each half-life's
-    weights in one more, however many jobs (a batch of readings measures many at once).
-    O(patterns in the scopes)."""
+    """Each scope's diversity at `at`: the jobs' counts in one query, each half-life's
+    weights in one more and the global totals once, however many scopes (a batch of readings
+    measures many at once). O(patterns in the scopes)."""
     repository = DiversityRepository(session)
     counts = repository.job_counts({s.job_hash for s in scopes if s.job_hash is not None})
+    global_totals = (
+        repository.pattern_totals()
+        if any(s.job_hash is None and s.half_life_seconds is not None for s in scopes)
+        else (0, 0)  # not read: no scope is global with a half-life
+    )
     weights = {
         half_life: repository.weights(
             {s.job_hash for s in scopes if s.half_life_seconds == half_life}, half_life
@@ -69,7 +74,7 @@ def measure_scopes(
                 seed = seed_diversity(session)
                 measured[scope] = rules.ScopeDiversity(seed, float(seed.total_applications))
                 continue
-            unique, total = repository.pattern_totals()
+            unique, total = global_totals
         else:
             job_counts = counts[scope.job_hash]
             if scope.half_life_seconds is None:
