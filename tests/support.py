@@ -169,6 +169,18 @@ def empty_tables(engine: Engine) -> None:
 SEED_POLICY = rules.AdjustmentPolicy()
 
 
+def lock_waits(engine: Engine) -> int:
+    """Sessions of this PostgreSQL database waiting for a lock."""
+    with engine.connect() as connection:
+        waiting: int = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return waiting
+
+
 def check_budget_chain(
     engine: Engine,
     job_hash: str,

@@ -27,7 +27,7 @@ from app.webhooks import service as webhooks
 from tests.api_helpers import assert_problem
 from tests.cli.helpers import invoke_cli, ok
 from tests.observability.scrape import by_label, scrape
-from tests.support import TEST_DATABASE, ManualClock
+from tests.support import TEST_DATABASE, ManualClock, lock_waits
 from tests.webhooks.conftest import FAST, attempts, create_endpoint, eventually, trigger_response
 from tests.webhooks.receiver import Delivery, Reply, always, receiver
 
@@ -247,18 +247,6 @@ def test_a_redelivery_asked_for_while_a_batch_is_deleting_keeps_its_message(
         "pending",
     ]
     assert removed == {"webhook_messages": 1, "webhook_deliveries": 2}
-
-
-def lock_waits(engine: Engine) -> int:
-    """Sessions of this database waiting for a lock."""
-    with engine.connect() as connection:
-        waiting: int = connection.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        ).scalar_one()
-    return waiting
 
 
 def test_the_newest_message_stays_so_an_endpoint_still_gets_the_next_one(
