@@ -8,7 +8,8 @@
 2. readings without `entropy` (the job's own scope, half-life 300 s, set by the
    POLICY_DIVERSITY_* defaults) against readings with one (benchmarks/readings.lua with and
    without WITHOUT_ENTROPY), on one server, alternating in one run; with --readings-versus
-   REVISION, that revision's server too, in the same rounds (--readings-only skips part 1).
+   REVISION, that revision's server too, in the same rounds (--readings-only skips part 1,
+   --applications-only part 2).
 
     .venv/bin/python -m benchmarks.diversity_write_cost --db sqlite
     .venv/bin/python -m benchmarks.diversity_write_cost --db postgresql
@@ -286,8 +287,12 @@ def main() -> None:
     parser.add_argument(
         "--sustain", type=int, default=120, help="PostgreSQL: seconds of continuous writes"
     )
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--readings-only", action="store_true", help="skip the applications before/after"
+    )
+    only.add_argument(
+        "--applications-only", action="store_true", help="skip the readings without entropy"
     )
     parser.add_argument(
         "--readings-versus",
@@ -313,14 +318,15 @@ def main() -> None:
             sustain=arguments.sustain,
         )
     report["load_average_between"] = load_average()
-    report["readings_without_entropy"] = readings_without_entropy(
-        arguments.db,
-        rounds=arguments.rounds,
-        seconds=arguments.seconds,
-        connections=arguments.readings_connections,
-        workers=arguments.workers,
-        versus=arguments.readings_versus,
-    )
+    if not arguments.applications_only:
+        report["readings_without_entropy"] = readings_without_entropy(
+            arguments.db,
+            rounds=arguments.rounds,
+            seconds=arguments.seconds,
+            connections=arguments.readings_connections,
+            workers=arguments.workers,
+            versus=arguments.readings_versus,
+        )
     report["load_average_at_end"] = load_average()
     write_report(f"diversity-write-cost-{arguments.db}", report)
 

@@ -9,7 +9,7 @@ the services take (see `app.core.locking`).
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,7 +155,11 @@ def get_session(
     claims it first, in this same transaction (see `app.core.idempotency_http`).
     """
     database: Database = request.app.state.database
-    with database.session(write=request.method not in SAFE_METHODS) as session:
+    write = request.method not in SAFE_METHODS
+    with (
+        database.writing_turn() if write else nullcontext(),
+        database.session(write=write) as session,
+    ):
         try:
             if idempotent is not None:
                 claim_key(request, session, idempotent)

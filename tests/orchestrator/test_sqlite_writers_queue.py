@@ -1,7 +1,7 @@
-"""On SQLite, reading batches queue for their turn on an flock of `<database>-writers` before
-taking SQLite's write lock: the kernel hands the turn to the next writer the moment it is
-free, where SQLite's busy handler would sleep between tries. Whatever happens in the batch,
-the turn is given back."""
+"""On SQLite, every writing request and reading batch queues for its turn on an flock of
+`<database>-writers` before taking SQLite's write lock: the kernel hands the turn to the next
+writer the moment it is free, where SQLite's busy handler would sleep between tries. Whatever
+happens in the transaction, the turn is given back; reads never queue."""
 
 import fcntl
 import os
@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -43,22 +44,43 @@ def holding_the_turn(settings: Settings, *, wait: bool = True) -> Iterator[None]
         os.close(queue)
 
 
-@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-by-one"])
-def test_a_reading_waits_while_another_writer_has_the_turn(
-    make_client: ClientFactory, settings: Settings, group_commit: bool
+class Write(NamedTuple):
+    group_commit: bool
+    method: str
+    url: str
+    body: dict[str, object]
+    status: int
+
+
+PATTERN: dict[str, object] = {"id": "p-1", "pattern_type": "strategy", "pattern_name": "p-1"}
+WRITES = {
+    "a reading, group commit": Write(True, "POST", readings_url("job-1"), {"entropy": 0.5}, 201),
+    "a reading, one by one": Write(False, "POST", readings_url("job-1"), {"entropy": 0.5}, 201),
+    "a pattern": Write(True, "POST", "/v1/patterns", PATTERN, 201),
+}
+
+
+@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
+def test_a_write_waits_while_another_writer_has_the_turn(
+    make_client: ClientFactory, settings: Settings, write: Write
 ) -> None:
     answers: list[httpx.Response] = []
-    with make_client(readings_group_commit=group_commit) as client:
-        posting = threading.Thread(
-            target=lambda: answers.append(client.post(readings_url("job-1"), json={"entropy": 0.5}))
+    with make_client(readings_group_commit=write.group_commit) as client:
+        writing = threading.Thread(
+            target=lambda: answers.append(client.request(write.method, write.url, json=write.body))
         )
         with holding_the_turn(settings):
-            posting.start()
+            writing.start()
             time.sleep(0.5)
             assert answers == []  # still waiting for its turn
-        posting.join(timeout=10)
+        writing.join(timeout=10)
 
-    assert [answer.status_code for answer in answers] == [201]
+    assert [answer.status_code for answer in answers] == [write.status]
+
+
+def test_a_read_does_not_wait_for_the_turn(make_client: ClientFactory, settings: Settings) -> None:
+    with make_client() as client, holding_the_turn(settings):
+        assert client.get("/v1/patterns").status_code == 200
 
 
 def failing_render(_result: ReadingResult) -> idempotency.StoredResponse:
