@@ -160,7 +160,11 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
     settings = settings or get_settings()
     configure_logging_unless_configured(settings.log_level, settings.log_format)
     metrics = Metrics(job_budgets=settings.metrics_job_budgets)
-    database = Database(create_db_engine(settings), sink=metrics)
+    database = Database(
+        create_db_engine(settings),
+        sink=metrics,
+        turn_timeout_seconds=settings.sqlite_busy_timeout_ms / 1000,
+    )
 
     batcher: ReadingsBatcher | None = (
         readings_batcher(database, settings, clock, render=reading_response)

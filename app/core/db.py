@@ -8,6 +8,7 @@ the services take (see `app.core.locking`).
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -24,6 +26,8 @@ from app.core.methods import SAFE_METHODS
 from app.core.settings import Settings
 from app.core.telemetry import TallySink, counting_sessions
 
+DEFAULT_TURN_TIMEOUT_SECONDS = Settings.model_fields["sqlite_busy_timeout_ms"].default / 1000
+"""How long a SQLite writer waits for its turn unless told: as long as for SQLite's lock."""
 WRITE_TRANSACTION = "entropy_budget_write"
 """Execution option marking connections whose transactions may write (SQLite: BEGIN IMMEDIATE)."""
 
@@ -91,13 +95,67 @@ def _sqlite_engine(url: URL, settings: Settings, *, pooled: bool) -> Engine:
     return engine
 
 
+class WritersTurn:
+    """The writers of one SQLite file take turns on an flock of `<file>-writers` before
+    SQLite's write lock: the kernel hands the turn to the next the moment it is free, where
+    SQLite's busy handler sleeps up to 100 ms between tries. flock cannot time out, so a taken
+    turn is waited for by a daemon thread: the writer gives up after `timeout` (SQLite's busy
+    timeout; a 503) instead of waiting forever behind a stalled holder, the thread hands an
+    abandoned turn straight back, and it never holds up the process's exit."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        queue = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self._take(queue)
+            yield
+        finally:
+            os.close(queue)  # gives the turn back
+
+    def _take(self, queue: int) -> None:
+        try:
+            fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waiter = os.dup(queue)  # the same open file: the lock the thread takes is the writer's
+        taken = threading.Event()
+        threading.Thread(
+            target=_lock_then_close, args=(waiter, taken), name="sqlite-turn", daemon=True
+        ).start()
+        if not taken.wait(self.timeout):
+            raise PoolTimeoutError(
+                f"another SQLite writer kept its turn for over {self.timeout:g} s"
+            )
+
+
+def _lock_then_close(waiter: int, taken: threading.Event) -> None:
+    """Wait for the turn on the writer's open file. Closing this descriptor keeps the lock
+    while the writer's own is open, and releases it once the writer has given up."""
+    try:
+        fcntl.flock(waiter, fcntl.LOCK_EX)
+        taken.set()
+    finally:
+        os.close(waiter)
+
+
 class Database:
     """One engine per process and the two session factories over it.
 
     With a `sink`, what each transaction writes is counted into it when it commits
     (`app.core.telemetry`)."""
 
-    def __init__(self, engine: Engine, sink: TallySink | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        sink: TallySink | None = None,
+        *,
+        turn_timeout_seconds: float = DEFAULT_TURN_TIMEOUT_SECONDS,
+    ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         # PostgreSQL reads see one snapshot for the whole request (statistics = aggregate +
@@ -108,7 +166,8 @@ class Database:
         if self.dialect == "postgresql":
             readers = engine.execution_options(isolation_level="REPEATABLE READ")
             writers = writers.execution_options(isolation_level="READ COMMITTED")
-        self._writers_queue = _writers_queue_path(engine.url)
+        queue = _writers_queue_path(engine.url)
+        self._writers_turn = None if queue is None else WritersTurn(queue, turn_timeout_seconds)
         self._read_sessions = sessionmaker(readers, expire_on_commit=False)
         self._write_sessions = sessionmaker(writers, expire_on_commit=False)
         if sink is not None:
@@ -120,19 +179,13 @@ class Database:
 
     @contextmanager
     def writing_turn(self) -> Iterator[None]:
-        """On a SQLite file, wait for this writer's turn in a queue the kernel keeps (an flock
-        beside the database) before taking SQLite's write lock: the kernel wakes the next
-        writer the moment the lock is free, where SQLite's busy handler sleeps 1 to 100 ms
-        between tries. Elsewhere (PostgreSQL's row locks) a no-op."""
-        if self._writers_queue is None:
+        """On a SQLite file, this writer's turn (`WritersTurn`) for the block; elsewhere
+        (PostgreSQL's row locks) nothing."""
+        if self._writers_turn is None:
             yield
             return
-        queue = os.open(self._writers_queue, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(queue, fcntl.LOCK_EX)
+        with self._writers_turn():
             yield
-        finally:
-            os.close(queue)  # releases the flock
 
     def dispose(self) -> None:
         self.engine.dispose()

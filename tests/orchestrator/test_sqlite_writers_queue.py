@@ -1,7 +1,8 @@
 """On SQLite, every writing request and reading batch queues for its turn on an flock of
 `<database>-writers` before taking SQLite's write lock: the kernel hands the turn to the next
 writer the moment it is free, where SQLite's busy handler would sleep between tries. Whatever
-happens in the transaction, the turn is given back; reads never queue."""
+happens in the transaction, the turn is given back; a writer that waits longer than the busy
+timeout gives up as it would for SQLite's lock (503); reads never queue."""
 
 import fcntl
 import os
@@ -24,6 +25,7 @@ from app.jobs.router import reading_response
 from app.jobs.schemas import ReadingResult
 from tests.orchestrator.helpers import ClientFactory, readings_url
 from tests.support import TEST_DATABASE, ManualClock
+from tests.webhooks.conftest import eventually
 
 pytestmark = pytest.mark.skipif(
     TEST_DATABASE != "sqlite", reason="PostgreSQL writers queue on the jobs' row locks"
@@ -76,6 +78,35 @@ def test_a_write_waits_while_another_writer_has_the_turn(
         writing.join(timeout=10)
 
     assert [answer.status_code for answer in answers] == [write.status]
+
+
+@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
+def test_a_write_gives_up_with_a_503_when_the_turn_outlasts_the_busy_timeout(
+    make_client: ClientFactory, settings: Settings, write: Write
+) -> None:
+    with make_client(
+        readings_group_commit=write.group_commit, sqlite_busy_timeout_ms=300
+    ) as client:
+        with holding_the_turn(settings):
+            started = time.monotonic()
+            answer = client.request(write.method, write.url, json=write.body)
+            waited = time.monotonic() - started
+
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"]
+        assert waited >= 0.3
+        # the turn its helper took after it gave up went straight back: writes go on
+        assert eventually(lambda: turn_is_free(settings))
+        again = client.request(write.method, write.url, json=write.body)
+        assert again.status_code == write.status, again.text
+
+
+def turn_is_free(settings: Settings) -> bool:
+    try:
+        with holding_the_turn(settings, wait=False):
+            return True
+    except BlockingIOError:
+        return False
 
 
 def test_a_read_does_not_wait_for_the_turn(make_client: ClientFactory, settings: Settings) -> None:
