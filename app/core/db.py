@@ -7,10 +7,12 @@ the services take (see `app.core.locking`).
 """
 
 import fcntl
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +28,7 @@ from app.core.methods import SAFE_METHODS
 from app.core.settings import Settings
 from app.core.telemetry import TallySink, counting_sessions
 
+logger = logging.getLogger("app.db")
 DEFAULT_TURN_TIMEOUT_SECONDS = Settings.model_fields["sqlite_busy_timeout_ms"].default / 1000
 """How long a SQLite writer waits for its turn unless told: as long as for SQLite's lock."""
 WRITE_TRANSACTION = "entropy_budget_write"
@@ -96,27 +99,43 @@ def _sqlite_engine(url: URL, settings: Settings, *, pooled: bool) -> Engine:
 
 
 class WritersTurn:
-    """The writers of one SQLite file take turns on an flock of `<file>-writers` before
-    SQLite's write lock: the kernel hands the turn to the next the moment it is free, where
-    SQLite's busy handler sleeps up to 100 ms between tries. flock cannot time out, so a taken
-    turn is waited for by a daemon thread: the writer gives up after `timeout` (SQLite's busy
-    timeout; a 503) instead of waiting forever behind a stalled holder, the thread hands an
-    abandoned turn straight back, and it never holds up the process's exit."""
+    """The reading batches of one SQLite file take turns on an flock of `<file>-writers`
+    before SQLite's write lock: the kernel hands the turn to the next the moment it is free,
+    where SQLite's busy handler sleeps up to 100 ms between tries.
+
+    Within a process, writers first queue on a lock of their own, so one at most waits in the
+    kernel. flock cannot time out, so that one waits through a daemon thread: after `timeout`
+    (SQLite's busy timeout; a 503) it gives up instead of waiting forever behind a stalled
+    holder, and the thread hands the abandoned turn straight back. A file that cannot be
+    opened (a read-only directory, another user's) leaves the writers to SQLite's busy
+    handler, as before."""
 
     def __init__(self, path: Path, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
+        self._in_process = threading.Lock()
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        queue = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.timeout
+        if not self._in_process.acquire(timeout=self.timeout):
+            raise _turn_timeout(self.timeout)
         try:
-            self._take(queue)
-            yield
+            try:
+                queue = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+            except OSError as error:
+                logger.warning("no writers' turn, SQLite's busy handler instead: %s", error)
+                yield
+                return
+            try:
+                self._take(queue, max(deadline - time.monotonic(), 0.0))
+                yield
+            finally:
+                os.close(queue)  # gives the turn back
         finally:
-            os.close(queue)  # gives the turn back
+            self._in_process.release()
 
-    def _take(self, queue: int) -> None:
+    def _take(self, queue: int, timeout: float) -> None:
         try:
             fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
@@ -124,13 +143,15 @@ class WritersTurn:
             pass
         waiter = os.dup(queue)  # the same open file: the lock the thread takes is the writer's
         taken = threading.Event()
-        threading.Thread(
-            target=_lock_then_close, args=(waiter, taken), name="sqlite-turn", daemon=True
-        ).start()
-        if not taken.wait(self.timeout):
-            raise PoolTimeoutError(
-                f"another SQLite writer kept its turn for over {self.timeout:g} s"
-            )
+        try:
+            threading.Thread(
+                target=_lock_then_close, args=(waiter, taken), name="sqlite-turn", daemon=True
+            ).start()
+        except BaseException:
+            os.close(waiter)
+            raise
+        if not taken.wait(timeout):
+            raise _turn_timeout(self.timeout)
 
 
 def _lock_then_close(waiter: int, taken: threading.Event) -> None:
@@ -138,9 +159,13 @@ def _lock_then_close(waiter: int, taken: threading.Event) -> None:
     while the writer's own is open, and releases it once the writer has given up."""
     try:
         fcntl.flock(waiter, fcntl.LOCK_EX)
-        taken.set()
     finally:
         os.close(waiter)
+    taken.set()
+
+
+def _turn_timeout(timeout: float) -> PoolTimeoutError:
+    return PoolTimeoutError(f"another SQLite writer kept its turn for over {timeout:g} s")
 
 
 class Database:
@@ -192,9 +217,14 @@ class Database:
 
 
 def _writers_queue_path(url: URL) -> Path | None:
-    if not is_sqlite(url) or url.database in (None, "", ":memory:"):
+    """Beside the database file, named as pysqlite names the file (no `~` expansion); none
+    for an in-memory database or a `file:` URI."""
+    database = url.database
+    if not is_sqlite(url) or not database or database == ":memory:":
         return None
-    return Path(f"{url.database}-writers").expanduser()
+    if database.startswith("file:") or url.query.get("uri"):
+        return None
+    return Path(os.path.abspath(f"{database}-writers"))
 
 
 def get_session(
@@ -208,11 +238,7 @@ def get_session(
     claims it first, in this same transaction (see `app.core.idempotency_http`).
     """
     database: Database = request.app.state.database
-    write = request.method not in SAFE_METHODS
-    with (
-        database.writing_turn() if write else nullcontext(),
-        database.session(write=write) as session,
-    ):
+    with database.session(write=request.method not in SAFE_METHODS) as session:
         try:
             if idempotent is not None:
                 claim_key(request, session, idempotent)

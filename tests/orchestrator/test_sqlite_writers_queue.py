@@ -1,8 +1,8 @@
-"""On SQLite, every writing request and reading batch queues for its turn on an flock of
-`<database>-writers` before taking SQLite's write lock: the kernel hands the turn to the next
-writer the moment it is free, where SQLite's busy handler would sleep between tries. Whatever
-happens in the transaction, the turn is given back; a writer that waits longer than the busy
-timeout gives up as it would for SQLite's lock (503); reads never queue."""
+"""On SQLite, reading batches take their turn on an flock of `<database>-writers` before
+SQLite's write lock: the kernel hands the turn to the next the moment it is free, where
+SQLite's busy handler would sleep between tries. A batch that waited holds the turn for its
+whole transaction; whatever happens in it, the turn is given back; a batch that waits longer
+than the busy timeout gives up as it would for SQLite's lock (503); reads never queue."""
 
 import fcntl
 import os
@@ -11,14 +11,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
 from app.core import idempotency
-from app.core.db import Database, create_db_engine
+from app.core.db import Database, WritersTurn, create_db_engine
 from app.core.settings import Settings
 from app.jobs.readings import Reading, Render, Submission, record_readings
 from app.jobs.router import reading_response
@@ -30,6 +29,7 @@ from tests.webhooks.conftest import eventually
 pytestmark = pytest.mark.skipif(
     TEST_DATABASE != "sqlite", reason="PostgreSQL writers queue on the jobs' row locks"
 )
+READING = {"entropy": 0.5}
 
 
 def writers_queue(settings: Settings) -> Path:
@@ -37,8 +37,8 @@ def writers_queue(settings: Settings) -> Path:
 
 
 @contextmanager
-def holding_the_turn(settings: Settings, *, wait: bool = True) -> Iterator[None]:
-    queue = os.open(writers_queue(settings), os.O_RDWR | os.O_CREAT, 0o600)
+def holding_the_turn(queue_path: Path, *, wait: bool = True) -> Iterator[None]:
+    queue = os.open(queue_path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
         fcntl.flock(queue, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
@@ -46,72 +46,77 @@ def holding_the_turn(settings: Settings, *, wait: bool = True) -> Iterator[None]
         os.close(queue)
 
 
-class Write(NamedTuple):
-    group_commit: bool
-    method: str
-    url: str
-    body: dict[str, object]
-    status: int
-
-
-PATTERN: dict[str, object] = {"id": "p-1", "pattern_type": "strategy", "pattern_name": "p-1"}
-WRITES = {
-    "a reading, group commit": Write(True, "POST", readings_url("job-1"), {"entropy": 0.5}, 201),
-    "a reading, one by one": Write(False, "POST", readings_url("job-1"), {"entropy": 0.5}, 201),
-    "a pattern": Write(True, "POST", "/v1/patterns", PATTERN, 201),
-}
-
-
-@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
-def test_a_write_waits_while_another_writer_has_the_turn(
-    make_client: ClientFactory, settings: Settings, write: Write
-) -> None:
-    answers: list[httpx.Response] = []
-    with make_client(readings_group_commit=write.group_commit) as client:
-        writing = threading.Thread(
-            target=lambda: answers.append(client.request(write.method, write.url, json=write.body))
-        )
-        with holding_the_turn(settings):
-            writing.start()
-            time.sleep(0.5)
-            assert answers == []  # still waiting for its turn
-        writing.join(timeout=10)
-
-    assert [answer.status_code for answer in answers] == [write.status]
-
-
-@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
-def test_a_write_gives_up_with_a_503_when_the_turn_outlasts_the_busy_timeout(
-    make_client: ClientFactory, settings: Settings, write: Write
-) -> None:
-    with make_client(
-        readings_group_commit=write.group_commit, sqlite_busy_timeout_ms=300
-    ) as client:
-        with holding_the_turn(settings):
-            started = time.monotonic()
-            answer = client.request(write.method, write.url, json=write.body)
-            waited = time.monotonic() - started
-
-        assert answer.status_code == 503, answer.text
-        assert answer.headers["retry-after"]
-        assert waited >= 0.3
-        # the turn its helper took after it gave up went straight back: writes go on
-        assert eventually(lambda: turn_is_free(settings))
-        again = client.request(write.method, write.url, json=write.body)
-        assert again.status_code == write.status, again.text
-
-
-def turn_is_free(settings: Settings) -> bool:
+def turn_is_free(queue_path: Path) -> bool:
     try:
-        with holding_the_turn(settings, wait=False):
+        with holding_the_turn(queue_path, wait=False):
             return True
     except BlockingIOError:
         return False
 
 
+def test_a_writer_that_waited_holds_the_turn_until_its_block_ends(tmp_path: Path) -> None:
+    queue_path = tmp_path / "db.sqlite-writers"
+    turn = WritersTurn(queue_path, timeout=10)
+    inside, leave = threading.Event(), threading.Event()
+
+    def write() -> None:
+        with turn():
+            inside.set()
+            leave.wait(10)
+
+    writer = threading.Thread(target=write)
+    with holding_the_turn(queue_path):
+        writer.start()
+        assert not inside.wait(0.3)  # waits while another holds the turn
+    assert inside.wait(10)
+    assert not turn_is_free(queue_path)  # its turn, though the thread that waited has gone
+    leave.set()
+    writer.join(10)
+    assert turn_is_free(queue_path)
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-by-one"])
+def test_a_reading_waits_while_another_writer_has_the_turn(
+    make_client: ClientFactory, settings: Settings, group_commit: bool
+) -> None:
+    answers: list[httpx.Response] = []
+    with make_client(readings_group_commit=group_commit) as client:
+        posting = threading.Thread(
+            target=lambda: answers.append(client.post(readings_url("job-1"), json=READING))
+        )
+        with holding_the_turn(writers_queue(settings)):
+            posting.start()
+            time.sleep(0.5)
+            assert answers == []  # still waiting for its turn
+        posting.join(timeout=10)
+
+    assert [answer.status_code for answer in answers] == [201]
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-by-one"])
+def test_a_reading_gives_up_with_a_503_when_the_turn_outlasts_the_busy_timeout(
+    make_client: ClientFactory, settings: Settings, group_commit: bool
+) -> None:
+    queue_path = writers_queue(settings)
+    with make_client(readings_group_commit=group_commit, sqlite_busy_timeout_ms=300) as client:
+        with holding_the_turn(queue_path):
+            started = time.monotonic()
+            answer = client.post(readings_url("job-1"), json=READING)
+            waited = time.monotonic() - started
+
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"]
+        assert waited >= 0.3
+        # the turn its waiting thread took after it gave up went straight back
+        assert eventually(lambda: turn_is_free(queue_path))
+        again = client.post(readings_url("job-1"), json=READING)
+        assert again.status_code == 201, again.text
+
+
 def test_a_read_does_not_wait_for_the_turn(make_client: ClientFactory, settings: Settings) -> None:
-    with make_client() as client, holding_the_turn(settings):
+    with make_client() as client, holding_the_turn(writers_queue(settings)):
         assert client.get("/v1/patterns").status_code == 200
+        assert client.get("/v1/budget?job_hash=job-1").status_code in {200, 404}
 
 
 def failing_render(_result: ReadingResult) -> idempotency.StoredResponse:
@@ -138,5 +143,16 @@ def test_the_turn_is_given_back_after_a_batch(
         database.dispose()
 
     assert answer.status_code == status
-    with holding_the_turn(settings, wait=False):  # BlockingIOError while anyone holds it
+    assert turn_is_free(writers_queue(settings))
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_has_no_turn(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    database = Database(create_db_engine(Settings(database_url=url)))
+    with database.writing_turn():
         pass
+    database.dispose()
+    assert list(tmp_path.iterdir()) == []
