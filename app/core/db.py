@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -202,15 +202,10 @@ class Database:
     def session(self, *, write: bool) -> Session:
         return (self._write_sessions if write else self._read_sessions)()
 
-    @contextmanager
-    def writing_turn(self) -> Iterator[None]:
+    def writing_turn(self) -> AbstractContextManager[None]:
         """On a SQLite file, this writer's turn (`WritersTurn`) for the block; elsewhere
         (PostgreSQL's row locks) nothing."""
-        if self._writers_turn is None:
-            yield
-            return
-        with self._writers_turn():
-            yield
+        return nullcontext() if self._writers_turn is None else self._writers_turn()
 
     def dispose(self) -> None:
         self.engine.dispose()
