@@ -10,11 +10,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psycopg
@@ -167,6 +168,21 @@ def empty_tables(engine: Engine) -> None:
 
 
 SEED_POLICY = rules.AdjustmentPolicy()
+
+
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
+    """The first truthy value `check` returns, polled until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s (last: {value!r})")
+        time.sleep(0.02)
 
 
 def lock_waits(engine: Engine) -> int:

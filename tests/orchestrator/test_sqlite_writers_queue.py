@@ -23,8 +23,7 @@ from app.jobs.readings import Reading, Render, Submission, record_readings
 from app.jobs.router import reading_response
 from app.jobs.schemas import ReadingResult
 from tests.orchestrator.helpers import ClientFactory, readings_url
-from tests.support import TEST_DATABASE, ManualClock
-from tests.webhooks.conftest import eventually
+from tests.support import TEST_DATABASE, ManualClock, eventually
 
 pytestmark = pytest.mark.skipif(
     TEST_DATABASE != "sqlite", reason="PostgreSQL writers queue on the jobs' row locks"

@@ -27,8 +27,8 @@ from app.webhooks import service as webhooks
 from tests.api_helpers import assert_problem
 from tests.cli.helpers import invoke_cli, ok
 from tests.observability.scrape import by_label, scrape
-from tests.support import TEST_DATABASE, ManualClock, lock_waits
-from tests.webhooks.conftest import FAST, attempts, create_endpoint, eventually, trigger_response
+from tests.support import TEST_DATABASE, ManualClock, eventually, lock_waits
+from tests.webhooks.conftest import FAST, attempts, create_endpoint, trigger_response
 from tests.webhooks.receiver import Delivery, Reply, always, receiver
 
 PRUNED = "entropy_budget_retention_rows_pruned_total"

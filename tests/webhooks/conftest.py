@@ -1,10 +1,9 @@
 """Fixtures for the webhook tests: an app that delivers quickly (short poll, short schedule,
 private addresses allowed for the receiver on 127.0.0.1) and helpers to drive it."""
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,8 +20,6 @@ FAST: dict[str, Any] = {
     "webhooks_timeout_seconds": 2.0,
     "webhooks_lease_seconds": 10.0,
 }
-
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -89,15 +86,3 @@ def attempts(client: TestClient, endpoint_id: str) -> list[dict[str, Any]]:
     assert answer.status_code == 200, answer.text
     items: list[dict[str, Any]] = answer.json()["items"]
     return items
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """The first truthy value `check` returns, polled until `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s (last: {value!r})")
-        time.sleep(0.02)

@@ -15,13 +15,13 @@ from app.core.settings import Settings
 from app.webhooks.rules import signature_header
 from app.webhooks.schemas import PingPayload, ResponseTriggeredPayload, StatusChangedPayload
 from tests.observability.scrape import scrape, value
+from tests.support import eventually
 from tests.webhooks.conftest import (
     ALL_EVENTS,
     attempts,
     create_endpoint,
     create_pattern,
     delivering_app,
-    eventually,
     trigger_response,
 )
 from tests.webhooks.receiver import Delivery, Reply, always, receiver

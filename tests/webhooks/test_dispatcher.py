@@ -13,13 +13,8 @@ from fastapi.testclient import TestClient
 
 from app.core.settings import Settings
 from tests.observability.scrape import scrape, value
-from tests.webhooks.conftest import (
-    attempts,
-    create_endpoint,
-    delivering_app,
-    eventually,
-    trigger_response,
-)
+from tests.support import eventually
+from tests.webhooks.conftest import attempts, create_endpoint, delivering_app, trigger_response
 from tests.webhooks.receiver import Delivery, Reply, receiver
 
 

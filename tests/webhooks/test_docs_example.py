@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.core.settings import Settings
-from tests.support import PROJECT_ROOT, free_port
-from tests.webhooks.conftest import create_endpoint, create_pattern, delivering_app, eventually
+from tests.support import PROJECT_ROOT, eventually, free_port
+from tests.webhooks.conftest import create_endpoint, create_pattern, delivering_app
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 from app.core.settings import Settings
 from app.main import create_app
 from app.models import WebhookEndpoint
-from tests.support import ManualClock
-from tests.webhooks.conftest import ALL_EVENTS, attempts, create_endpoint, eventually
+from tests.support import ManualClock, eventually
+from tests.webhooks.conftest import ALL_EVENTS, attempts, create_endpoint
 
 URL = "https://8.8.8.8/hooks"
 

@@ -16,8 +16,8 @@ from app.core.settings import Settings
 from app.main import create_app
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.repository import EndpointRepository
-from tests.support import TEST_DATABASE, ManualClock, lock_waits
-from tests.webhooks.conftest import create_endpoint, eventually
+from tests.support import TEST_DATABASE, ManualClock, eventually, lock_waits
+from tests.webhooks.conftest import create_endpoint
 
 pytestmark = pytest.mark.skipif(
     TEST_DATABASE != "postgresql", reason="SQLite writes one at a time: no lock order to keep"
