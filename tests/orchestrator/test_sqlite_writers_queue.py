@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from app.core import idempotency
@@ -22,7 +23,7 @@ from app.core.settings import Settings
 from app.jobs.readings import Reading, Render, Submission, record_readings
 from app.jobs.router import reading_response
 from app.jobs.schemas import ReadingResult
-from tests.orchestrator.helpers import ClientFactory, readings_url
+from tests.orchestrator.helpers import ClientFactory, count_rows, readings_url, table_rows
 from tests.support import TEST_DATABASE, ManualClock, eventually
 
 pytestmark = pytest.mark.skipif(
@@ -94,7 +95,7 @@ def test_a_reading_waits_while_another_writer_has_the_turn(
 
 @pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-by-one"])
 def test_a_reading_gives_up_with_a_503_when_the_turn_outlasts_the_busy_timeout(
-    make_client: ClientFactory, settings: Settings, group_commit: bool
+    make_client: ClientFactory, settings: Settings, engine: Engine, group_commit: bool
 ) -> None:
     queue_path = writers_queue(settings)
     with make_client(readings_group_commit=group_commit, sqlite_busy_timeout_ms=300) as client:
@@ -104,18 +105,21 @@ def test_a_reading_gives_up_with_a_503_when_the_turn_outlasts_the_busy_timeout(
             waited = time.monotonic() - started
 
         assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["retry-after"]
         assert waited >= 0.3
+        assert all(rows == [] for rows in table_rows(engine).values())  # nothing written
         # the turn its waiting thread took after it gave up went straight back
         assert eventually(lambda: turn_is_free(queue_path))
         again = client.post(readings_url("job-1"), json=READING)
         assert again.status_code == 201, again.text
+        assert count_rows(engine, "exploration_budget") == 1
 
 
 def test_a_read_does_not_wait_for_the_turn(make_client: ClientFactory, settings: Settings) -> None:
     with make_client() as client, holding_the_turn(writers_queue(settings)):
         assert client.get("/v1/patterns").status_code == 200
-        assert client.get("/v1/budget?job_hash=job-1").status_code in {200, 404}
+        assert client.get("/v1/budget/statistics?job_hash=job-1").status_code == 200
 
 
 def failing_render(_result: ReadingResult) -> idempotency.StoredResponse:
