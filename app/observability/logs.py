@@ -22,6 +22,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import IO, Any, Literal, cast
 
+import orjson
 import structlog
 from asgi_correlation_id.context import correlation_id
 from structlog.typing import Processor
@@ -145,6 +146,15 @@ def drop_empty_fields(
     return event_dict
 
 
+def orjson_text(value: Any, **kwargs: Any) -> str:
+    """structlog's JSON serializer hook, on orjson: an access line's fields encode in 0.25 us
+    against the standard library's 3 (timeit, docs/benchmarks.md). Non-string keys become strings, as json.dumps makes
+    them; `default` is structlog's fallback (the repr of what JSON cannot hold)."""
+    return orjson.dumps(
+        value, default=kwargs.get("default"), option=orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
 def formatter(
     log_format: LogFormatSetting = "json", *, lean_records: bool = True
 ) -> structlog.stdlib.ProcessorFormatter:
@@ -164,7 +174,7 @@ def formatter(
         logging.logMultiprocessing = False
     remove_meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
     if resolved_format(log_format, sys.stderr) == "json":
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=orjson_text)
         return JsonLineFormatter(
             renderer,
             foreign_pre_chain=_shared_processors(),

@@ -97,6 +97,22 @@ def test_stdlib_and_structlog_lines_are_json_with_the_request_id(
         assert_timestamp_is_utc_iso(line["timestamp"])
 
 
+def test_fields_json_cannot_hold_still_make_one_json_line(
+    captured: tuple[io.StringIO, logging.Handler],
+) -> None:
+    stream, handler = captured
+    use(handler)
+    odd = object()
+    structlog.stdlib.get_logger("test.logs").info(
+        "odd fields", by_number={1: "one"}, thing=odd, text="caf\u00e9"
+    )
+
+    (line,) = lines_of(stream)
+    assert line["by_number"] == {"1": "one"}
+    assert line["thing"] == repr(odd)
+    assert line["text"] == "caf\u00e9"
+
+
 def test_exceptions_are_one_json_line_with_the_traceback(
     captured: tuple[io.StringIO, logging.Handler],
 ) -> None:
