@@ -173,15 +173,16 @@ SEED_POLICY = rules.AdjustmentPolicy()
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 15.0) -> T:
-    """The first truthy value `check` returns, polled until `timeout`."""
+def eventually(check: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
+    """The first truthy value `check` returns, polled until `timeout`; `what` names the
+    awaited state in the failure."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout} s (last: {value!r})")
+            raise AssertionError(f"{what or 'not'} reached within {timeout} s (last: {value!r})")
         time.sleep(0.02)
 
 

@@ -121,14 +121,6 @@ def serve_in_thread(app: FastAPI) -> Iterator[ThreadServer]:
         thread.join(timeout=15)
 
 
-def wait_until(condition: Any, timeout: float = 10.0, message: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.02)
-
-
 def json_tokens(text: str) -> Any:
     """A JSON document with its numbers kept as their text (`"1e-7"` stays `"1e-7"`)."""
     return json.loads(text, parse_float=str, parse_int=str)

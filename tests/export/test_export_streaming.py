@@ -23,9 +23,9 @@ from app.core.pagination import TimeWindow
 from app.core.settings import Settings
 from app.main import create_app
 from tests.api_helpers import set_budget
-from tests.export.helpers import insert_budget_rows, serve_in_thread, wait_until
+from tests.export.helpers import insert_budget_rows, serve_in_thread
 from tests.export.test_export_content import csv_rows
-from tests.support import ManualClock
+from tests.support import ManualClock, eventually
 
 HISTORY = "/v1/budget/history"
 CSV = {"accept": "text/csv"}
@@ -133,12 +133,12 @@ def test_a_client_gone_mid_stream_releases_the_connection_and_the_slot(
             assert next(chunks)  # still streaming
         # Leaving the block without reading on closes the connection to the server.
 
-        wait_until(lambda: checked_out(one_export_app) == 0, message="the connection's release")
-        wait_until(lambda: "the client went away after" in caplog.text, message="the log line")
+        eventually(lambda: checked_out(one_export_app) == 0, what="the connection's release")
+        eventually(lambda: "the client went away after" in caplog.text, what="the log line")
         assert count_csv_records(http.get(HISTORY, headers=CSV)) == big_history
         # That whole export's connection goes back to the pool once its last chunk is sent,
         # which may be just after the client has read it.
-        wait_until(lambda: checked_out(one_export_app) == 0, message="the full export's release")
+        eventually(lambda: checked_out(one_export_app) == 0, what="the full export's release")
 
 
 def test_a_completed_export_releases_the_connection_and_the_slot(
@@ -174,7 +174,7 @@ def test_a_failure_mid_stream_aborts_the_transfer_and_releases_everything(
         with pytest.raises(httpx.RemoteProtocolError):  # never a short file that looks whole
             http.get(HISTORY, headers=CSV)
 
-        wait_until(lambda: checked_out(one_export_app) == 0, message="the connection's release")
+        eventually(lambda: checked_out(one_export_app) == 0, what="the connection's release")
         assert count_csv_records(http.get(HISTORY, headers=CSV)) == big_history
 
 

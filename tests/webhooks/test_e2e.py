@@ -17,7 +17,6 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +27,13 @@ from app.cli import alembic_config
 from app.core.settings import Settings
 from app.models import WebhookDelivery, WebhookMessage
 from tests.observability.scrape import scrape, value
-from tests.support import TEST_DATABASE, Server, throwaway_postgres_cluster, uvicorn_server
+from tests.support import (
+    TEST_DATABASE,
+    Server,
+    eventually,
+    throwaway_postgres_cluster,
+    uvicorn_server,
+)
 from tests.webhooks.receiver import Delivery, Receiver, Reply, receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -99,14 +104,6 @@ def all_delivered(engine: Engine) -> bool:
     return bool(statuses) and set(statuses) == {"delivered"}
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-
-
 def response_ids(deliveries: list[Delivery], secret: str) -> list[str]:
     """The response id each delivery reports, each delivery verified first."""
     return [d.verify(secret)["data"]["id"] for d in deliveries]  # type: ignore[index]
@@ -138,14 +135,14 @@ def test_a_sigkill_mid_delivery_loses_nothing_and_duplicates_keep_their_webhook_
         with uvicorn_server(database_url, log_dir, workers=2, extra_env=settings) as server:
             secret = create_endpoint(server, hooks)
             acknowledged = trigger_responses([server], events)
-            wait_until(lambda: hooks.hanging >= 2, 30, "attempts in flight")
+            eventually(lambda: hooks.hanging >= 2, 30, "attempts in flight")
             server.crash()
         holding.clear()
         cut_off = {d.message_id for d in hooks.received()}
         assert len(cut_off) < events, "everything was delivered before the crash"
         with uvicorn_server(database_url, log_dir, extra_env=settings):
             hooks.wait_for(lambda d: len({x.message_id for x in d}) == events, timeout=60)
-            wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
+            eventually(lambda: all_delivered(engine), 30, "every delivery recorded")
         got = hooks.received()
 
     assert sorted(set(response_ids(got, secret))) == sorted(acknowledged)
@@ -173,7 +170,7 @@ def test_two_processes_deliver_a_thousand_events_none_twice(
         secret = create_endpoint(first, hooks)
         acknowledged = trigger_responses([first, second], events)
         hooks.wait_for(lambda d: len(d) >= events, timeout=60)
-        wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
+        eventually(lambda: all_delivered(engine), 30, "every delivery recorded")
         time.sleep(0.3)  # nothing more comes
         got = hooks.received()
         delivered_by = [delivered_count(server) for server in (first, second)]
@@ -209,7 +206,7 @@ def test_two_processes_whose_leases_expire_duplicate_with_the_same_webhook_id(
     ):
         secret = create_endpoint(first, hooks)
         acknowledged = trigger_responses([first, second], events)
-        wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
+        eventually(lambda: all_delivered(engine), 30, "every delivery recorded")
         got = hooks.received()
 
     copies = same_message_every_time(got)
@@ -235,7 +232,7 @@ def test_a_receiver_answering_500_then_200_gets_each_message_on_the_retry(
     ):
         secret = create_endpoint(server, hooks)
         acknowledged = trigger_responses([server], 5)
-        wait_until(lambda: all_delivered(engine), 30, "every delivery recorded")
+        eventually(lambda: all_delivered(engine), 30, "every delivery recorded")
         got = hooks.received()
 
     assert same_message_every_time(got) == dict.fromkeys(outbox_ids(engine), 2)
@@ -261,7 +258,7 @@ def test_a_receiver_that_never_answers_does_not_slow_readings(
         assert policy.status_code == 200, policy.text
         for _ in range(4):  # four responses: four messages, one per dispatcher slot
             assert http.post("/v1/jobs/job-1/entropy-readings", json={"entropy": 0.1}).is_success
-        wait_until(lambda: dead.hanging == 4, 10, "every dispatcher slot hanging")
+        eventually(lambda: dead.hanging == 4, 10, "every dispatcher slot hanging")
 
         latencies = []
         for number in range(100):  # each a response too: more messages for the dead endpoint
@@ -305,9 +302,9 @@ def test_deliveries_resume_after_a_database_outage(tmp_path: Path) -> None:
             time.sleep(2)  # attempts end; their outcomes cannot be recorded
             failing.clear()
             cluster.start()
-            wait_until(lambda: len(answered) == 20, 60, "every message answered 204")
+            eventually(lambda: len(answered) == 20, 60, "every message answered 204")
             [endpoint] = http.get("/v1/webhooks").json()["items"]
-            wait_until(
+            eventually(
                 lambda: (
                     {
                         a["status"]
