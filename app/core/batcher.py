@@ -10,7 +10,6 @@ per item, a result or the exception that caller's request answers with.
 import asyncio
 import logging
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +20,6 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 logger = logging.getLogger("app.batcher")
-
-WRITER_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class Overloaded(Exception):  # noqa: N818 (a signal for the caller, answered with 503)
@@ -59,11 +56,6 @@ class Batcher(Generic[Item, Result]):
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
-        # The thread gives up the GIL at every database round trip and must win it back from
-        # the event loop, which keeps it for up to the switch interval (5 ms by default): with
-        # ~8 round trips a batch, that was most of a batch's latency. 0.5 ms measured best
-        # (benchmarks/readings_throughput.py: +21% readings on SQLite, +7% on PostgreSQL).
-        sys.setswitchinterval(WRITER_SWITCH_INTERVAL_SECONDS)
         self._thread.start()
 
     def stop(self) -> None:
