@@ -33,6 +33,11 @@ DEFAULT_TURN_TIMEOUT_SECONDS = Settings.model_fields["sqlite_busy_timeout_ms"].d
 """How long a SQLite writer waits for its turn unless told: as long as for SQLite's lock."""
 WRITE_TRANSACTION = "entropy_budget_write"
 """Execution option marking connections whose transactions may write (SQLite: BEGIN IMMEDIATE)."""
+LOCK_DEADLINE = "entropy_budget_lock_deadline"
+"""Execution option: the `time.monotonic()` by which a SQLite writer that took its turn must
+hold SQLite's lock, so that the turn and the lock share one busy timeout."""
+BUSY_TIMEOUT_MS = "entropy_budget_busy_timeout_ms"
+"""The busy timeout a pooled SQLite connection has now (`Connection.info`)."""
 
 
 def database_url(raw: str) -> URL:
@@ -92,7 +97,17 @@ def _sqlite_engine(url: URL, settings: Settings, *, pooled: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        writes = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+        options = connection.get_execution_options()
+        deadline = options.get(LOCK_DEADLINE)
+        wait_ms = (
+            busy_timeout_ms
+            if deadline is None
+            else max(1, int((deadline - time.monotonic()) * 1000))
+        )
+        if connection.info.get(BUSY_TIMEOUT_MS, busy_timeout_ms) != wait_ms:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={wait_ms}")
+            connection.info[BUSY_TIMEOUT_MS] = wait_ms
+        writes = options.get(WRITE_TRANSACTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
@@ -106,9 +121,10 @@ class WritersTurn:
     Within a process, writers first queue on a lock of their own, so one at most waits in the
     kernel. flock cannot time out, so that one waits through a daemon thread: after `timeout`
     (SQLite's busy timeout; a 503) it gives up instead of waiting forever behind a stalled
-    holder, and the thread hands the abandoned turn straight back. A file that cannot be
-    opened (a read-only directory, another user's) leaves the writers to SQLite's busy
-    handler, as before."""
+    holder, and the thread hands the abandoned turn straight back. The block gets the deadline
+    of that same timeout: SQLite's lock gets only what the turn left of it
+    (`Database.session`). A file that cannot be opened (a read-only directory, another
+    user's) leaves the writers to SQLite's busy handler, as before."""
 
     def __init__(self, path: Path, timeout: float) -> None:
         self.path = path
@@ -116,7 +132,7 @@ class WritersTurn:
         self._in_process = threading.Lock()
 
     @contextmanager
-    def __call__(self) -> Iterator[None]:
+    def __call__(self) -> Iterator[float]:
         deadline = time.monotonic() + self.timeout
         if not self._in_process.acquire(timeout=self.timeout):
             raise _turn_timeout(self.timeout)
@@ -125,11 +141,11 @@ class WritersTurn:
                 queue = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError as error:
                 logger.warning("no writers' turn, SQLite's busy handler instead: %s", error)
-                yield
+                yield deadline
                 return
             try:
                 self._take(queue, max(deadline - time.monotonic(), 0.0))
-                yield
+                yield deadline
             finally:
                 os.close(queue)  # gives the turn back
         finally:
@@ -199,12 +215,21 @@ class Database:
             counting_sessions(self._read_sessions, sink)
             counting_sessions(self._write_sessions, sink)
 
-    def session(self, *, write: bool) -> Session:
-        return (self._write_sessions if write else self._read_sessions)()
+    def session(self, *, write: bool, lock_deadline: float | None = None) -> Session:
+        """With a `lock_deadline` (a writer's turn's), the session begins at once, and on
+        SQLite waits for the database's lock only until then."""
+        session = (self._write_sessions if write else self._read_sessions)()
+        if lock_deadline is not None:
+            try:
+                session.connection(execution_options={LOCK_DEADLINE: lock_deadline})
+            except BaseException:
+                session.close()
+                raise
+        return session
 
-    def writing_turn(self) -> AbstractContextManager[None]:
-        """On a SQLite file, this writer's turn (`WritersTurn`) for the block; elsewhere
-        (PostgreSQL's row locks) nothing."""
+    def writing_turn(self) -> AbstractContextManager[float | None]:
+        """On a SQLite file, this writer's turn (`WritersTurn`) for the block, which gets the
+        deadline for SQLite's lock; elsewhere (PostgreSQL's row locks) nothing, and none."""
         return nullcontext() if self._writers_turn is None else self._writers_turn()
 
     def dispose(self) -> None:

@@ -91,7 +91,10 @@ def record_readings(
     (`database_problem`: 409 for a constraint, 503 for an outage, else 500)."""
     started = time.perf_counter()
     try:
-        with database.writing_turn(), database.session(write=True) as session:
+        with (
+            database.writing_turn() as lock_deadline,
+            database.session(write=True, lock_deadline=lock_deadline) as session,
+        ):
             answers = _record(session, settings, clock, render, submissions)
             tally = tally_of(session)
             if batched and tally is not None:

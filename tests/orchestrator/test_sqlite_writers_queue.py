@@ -6,6 +6,7 @@ than the busy timeout gives up as it would for SQLite's lock (503); reads never 
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from app.core import idempotency
@@ -114,6 +115,76 @@ def test_a_reading_gives_up_with_a_503_when_the_turn_outlasts_the_busy_timeout(
         again = client.post(readings_url("job-1"), json=READING)
         assert again.status_code == 201, again.text
         assert count_rows(engine, "exploration_budget") == 1
+
+
+@contextmanager
+def holding_the_turn_for(queue_path: Path, *, seconds: float) -> Iterator[None]:
+    """Another writer holds the turn for `seconds`, from a thread, while the block runs."""
+    taken = threading.Event()
+
+    def hold() -> None:
+        with holding_the_turn(queue_path):
+            taken.set()
+            time.sleep(seconds)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert taken.wait(10)
+    try:
+        yield
+    finally:
+        holder.join(10)
+
+
+@contextmanager
+def holding_sqlite_lock(settings: Settings) -> Iterator[None]:
+    """SQLite's own write lock, taken as a writer that takes no turn would (the CLI's)."""
+    connection = sqlite3.connect(make_url(settings.database_url).database, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-by-one"])
+def test_the_turn_and_sqlites_lock_share_one_busy_timeout(
+    make_client: ClientFactory, settings: Settings, engine: Engine, group_commit: bool
+) -> None:
+    queue_path = writers_queue(settings)
+    with make_client(readings_group_commit=group_commit, sqlite_busy_timeout_ms=2000) as client:
+        with holding_sqlite_lock(settings):
+            started = time.monotonic()
+            with holding_the_turn_for(queue_path, seconds=1.2):
+                answer = client.post(readings_url("job-1"), json=READING)
+            waited = time.monotonic() - started
+
+        assert answer.status_code == 503, answer.text
+        # 1.2 s for the turn, then what is left of the 2 s for SQLite's lock: not 2 s more
+        assert 1.9 <= waited < 2.8
+        assert all(rows == [] for rows in table_rows(engine).values())
+
+
+def test_the_next_writer_on_the_connection_gets_the_whole_busy_timeout_again(
+    settings: Settings,
+) -> None:
+    database = Database(create_db_engine(settings))
+    try:
+        with (
+            database.writing_turn() as deadline,
+            database.session(write=True, lock_deadline=deadline) as session,
+        ):
+            shortened = session.execute(text("PRAGMA busy_timeout")).scalar_one()
+            first = session.connection().connection.dbapi_connection
+        with database.session(write=True) as session:
+            restored = session.execute(text("PRAGMA busy_timeout")).scalar_one()
+            second = session.connection().connection.dbapi_connection
+    finally:
+        database.dispose()
+
+    assert second is first  # the pool handed the same connection back
+    assert 0 < shortened < settings.sqlite_busy_timeout_ms
+    assert restored == settings.sqlite_busy_timeout_ms
 
 
 def test_a_read_does_not_wait_for_the_turn(make_client: ClientFactory, settings: Settings) -> None:
