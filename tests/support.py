@@ -182,7 +182,9 @@ def eventually(check: Callable[[], T | None], timeout: float = 15.0, what: str =
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what or 'not'} reached within {timeout} s (last: {value!r})")
+            raise AssertionError(
+                f"{what or 'the condition'} not reached within {timeout} s (last: {value!r})"
+            )
         time.sleep(0.02)
 
 

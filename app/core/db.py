@@ -102,7 +102,7 @@ def _sqlite_engine(url: URL, settings: Settings, *, pooled: bool) -> Engine:
         wait_ms = (
             busy_timeout_ms
             if deadline is None
-            else max(1, int((deadline - time.monotonic()) * 1000))
+            else min(busy_timeout_ms, max(0, int((deadline - time.monotonic()) * 1000)))
         )
         if connection.info.get(BUSY_TIMEOUT_MS, busy_timeout_ms) != wait_ms:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={wait_ms}")

@@ -103,14 +103,16 @@ def test_fields_json_cannot_hold_still_make_one_json_line(
     stream, handler = captured
     use(handler)
     odd = object()
-    structlog.stdlib.get_logger("test.logs").info(
-        "odd fields", by_number={1: "one"}, thing=odd, text="caf\u00e9"
-    )
+    logger = structlog.stdlib.get_logger("test.logs")
+    logger.info("odd fields", by_number={1: "one"}, thing=odd, text="caf\u00e9", path="/a\u2028b")
+    logger.info("beyond orjson", lone_surrogate="\ud800", huge=2**70)
 
-    (line,) = lines_of(stream)
-    assert line["by_number"] == {"1": "one"}
-    assert line["thing"] == repr(odd)
-    assert line["text"] == "caf\u00e9"
+    assert stream.getvalue().isascii()
+    odd_fields, beyond = lines_of(stream)  # U+2028 written raw would split a line
+    assert odd_fields["by_number"] == {"1": "one"}
+    assert odd_fields["thing"] == repr(odd)
+    assert (odd_fields["text"], odd_fields["path"]) == ("caf\u00e9", "/a\u2028b")
+    assert (beyond["lone_surrogate"], beyond["huge"]) == ("\ud800", 2**70)
 
 
 def test_exceptions_are_one_json_line_with_the_traceback(
