@@ -2,7 +2,6 @@
 receiver on 127.0.0.1."""
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import httpx
 import pytest
 
 from tests.cli.helpers import Invoke, ok, table_field
-from tests.support import Server, uvicorn_server
+from tests.support import Server, eventually, uvicorn_server
 from tests.webhooks.receiver import Receiver, receiver
 
 pytestmark = pytest.mark.e2e
@@ -31,13 +30,13 @@ def hooks() -> Iterator[Receiver]:
 
 
 def delivered(api: httpx.Client, webhook_id: str, count: int) -> list[dict[str, object]]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def all_delivered() -> list[dict[str, object]] | None:
         items = api.get(f"/v1/webhooks/{webhook_id}/attempts").json()["items"]
         if len(items) == count and all(item["status"] == "delivered" for item in items):
             return list(items)
-        time.sleep(0.05)
-    raise AssertionError("not delivered in time")
+        return None
+
+    return eventually(all_delivered, 15, "every attempt delivered")
 
 
 def test_create_prints_the_secret_once_and_it_signs_the_deliveries(

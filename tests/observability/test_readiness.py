@@ -18,7 +18,7 @@ from app.core.migrations import alembic_config, head_revisions
 from app.core.settings import Settings
 from app.main import create_app
 from tests.api_helpers import assert_problem
-from tests.support import TEST_DATABASE, free_port, throwaway_database
+from tests.support import TEST_DATABASE, eventually, free_port, throwaway_database
 
 HEAD = ", ".join(sorted(head_revisions()))
 
@@ -136,9 +136,7 @@ def test_a_database_that_never_answers_is_not_ready_within_the_timeout() -> None
             running = probe._running
             assert running is not None
             # One check in flight for both probes; it ends when the connect timeout does.
-            deadline = time.monotonic() + 10
-            while not running.done() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            eventually(running.done, 10, "the check's end")
             assert running.done()
 
 

@@ -8,7 +8,6 @@ verify no signatures: the app's clock is a manual one, days away from the real t
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -282,10 +281,11 @@ def test_the_service_prunes_the_outbox_by_itself_and_reports_it_in_the_metrics(
     delivery is made after its message)."""
     configured = settings.model_copy(update={"retention_days_webhooks": 2})
     with app(configured, clock, dispatch=False) as client:
-        deadline = time.monotonic() + 30
-        while "webhook_messages" not in by_label(scrape(client), OLDEST, "table"):
-            assert time.monotonic() < deadline, "no retention pass reported"
-            time.sleep(0.1)
+        eventually(
+            lambda: "webhook_messages" in by_label(scrape(client), OLDEST, "table"),
+            30,
+            "a retention pass reported",
+        )
         samples = scrape(client)
     assert set(messages(engine)) == KEPT_JOBS
     pruned = by_label(samples, PRUNED, "table")
