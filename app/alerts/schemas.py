@@ -10,21 +10,11 @@ AlertRule = Literal["budget_at_floor", "boosts_outpace_decays", "dominant_patter
 class AlertState(BaseModel):
     """One alert rule, evaluated now."""
 
-    rule: AlertRule = Field(
-        description="The rule.",
-    )
-    firing: bool = Field(
-        description="Whether it fires now.",
-    )
-    value: float = Field(
-        description="The value it measured.",
-    )
-    limit: float = Field(
-        description="The limit the value is compared with.",
-    )
-    message: str = Field(
-        description="What it found, in words.",
-    )
+    rule: AlertRule = Field(description="The rule.")
+    firing: bool = Field(description="Whether it fires now.")
+    value: float = Field(description="The value it measured.")
+    limit: float = Field(description="The limit the value is compared with.")
+    message: str = Field(description="What it found, in words.")
 
 
 class AlertReport(BaseModel):
@@ -65,12 +55,6 @@ class AlertReport(BaseModel):
         }
     )
 
-    job_hash: str | None = Field(
-        description="The job evaluated; null: every job.",
-    )
-    firing: int = Field(
-        description="How many rules fire.",
-    )
-    alerts: list[AlertState] = Field(
-        description="Every rule, firing or not.",
-    )
+    job_hash: str | None = Field(description="The job evaluated; null: every job.")
+    firing: int = Field(description="How many rules fire.")
+    alerts: list[AlertState] = Field(description="Every rule, firing or not.")

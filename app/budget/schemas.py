@@ -36,15 +36,9 @@ class BudgetRecord(Record):
 
     model_config = ConfigDict(json_schema_extra={"examples": [BUDGET_RECORD_EXAMPLE]})
 
-    id: str = Field(
-        description="The record's id (a UUID).",
-    )
-    job_hash: str = Field(
-        description="The job whose budget this is.",
-    )
-    recorded_at: datetime = Field(
-        description="When the budget took this value (RFC 3339, UTC).",
-    )
+    id: str = Field(description="The record's id (a UUID).")
+    job_hash: str = Field(description="The job whose budget this is.")
+    recorded_at: datetime = Field(description="When the budget took this value (RFC 3339, UTC).")
     budget_value: float = Field(
         description="The exploration budget, 0..1: the probability that a selection "
         "explores (the least-applied eligible pattern) rather than "
@@ -107,9 +101,7 @@ class BudgetUpdate(BoundedBody):
         }
     )
 
-    job_hash: Identifier = Field(
-        description="The job whose budget is set.",
-    )
+    job_hash: Identifier = Field(description="The job whose budget is set.")
     budget_value: UnitInterval = Field(
         description="The new budget, 0..1; clamped to floor..ceiling.",
     )
@@ -140,9 +132,7 @@ class BudgetAdjustmentRequest(BoundedBody):
         }
     )
 
-    job_hash: Identifier = Field(
-        description="The job whose budget is adjusted.",
-    )
+    job_hash: Identifier = Field(description="The job whose budget is adjusted.")
     current_entropy: UnitInterval = Field(
         description="The job's measured entropy (its diversity), 0..1.",
     )
@@ -203,27 +193,15 @@ class BudgetStatistics(Record):
     avg_budget: float = Field(
         description="The mean of the recorded budget values (0 without records).",
     )
-    min_budget: float = Field(
-        description="The lowest recorded budget value (0 without records).",
-    )
-    max_budget: float = Field(
-        description="The highest recorded budget value (0 without records).",
-    )
-    total_adjustments: int = Field(
-        description="How many budget records there are.",
-    )
-    floor_enforcements: int = Field(
-        description="Records whose value was raised to the floor.",
-    )
-    ceiling_enforcements: int = Field(
-        description="Records whose value was lowered to the ceiling.",
-    )
+    min_budget: float = Field(description="The lowest recorded budget value (0 without records).")
+    max_budget: float = Field(description="The highest recorded budget value (0 without records).")
+    total_adjustments: int = Field(description="How many budget records there are.")
+    floor_enforcements: int = Field(description="Records whose value was raised to the floor.")
+    ceiling_enforcements: int = Field(description="Records whose value was lowered to the ceiling.")
     boost_count: int = Field(
         description="Records that boosted the budget (entropy below the threshold).",
     )
     decay_count: int = Field(
         description="Records that decayed the budget (entropy at or above the threshold).",
     )
-    initial_count: int = Field(
-        description="Initial records: one per job.",
-    )
+    initial_count: int = Field(description="Initial records: one per job.")

@@ -33,9 +33,7 @@ class PatternEntropyMetrics(Record):
 
     model_config = ConfigDict(json_schema_extra={"examples": [METRICS_EXAMPLE]})
 
-    calculated_at: datetime = Field(
-        description="When it was computed.",
-    )
+    calculated_at: datetime = Field(description="When it was computed.")
     shannon_entropy: float = Field(
         description="The Shannon entropy, in bits, of how the applications spread "
         "over the patterns.",
@@ -48,15 +46,9 @@ class PatternEntropyMetrics(Record):
         description="`shannon_entropy / max_possible_entropy`, 0..1: 1 is an even "
         "spread, 0 a single pattern (or nothing applied).",
     )
-    unique_pattern_count: int = Field(
-        description="How many patterns were counted, applied or not.",
-    )
-    effective_pattern_count: int = Field(
-        description="How many of them were applied at least once.",
-    )
-    total_applications: int = Field(
-        description="How many applications were counted.",
-    )
+    unique_pattern_count: int = Field(description="How many patterns were counted, applied or not.")
+    effective_pattern_count: int = Field(description="How many of them were applied at least once.")
+    total_applications: int = Field(description="How many applications were counted.")
     dominant_pattern_share: float = Field(
         description="The most applied pattern's share of the applications, 0..1.",
     )
@@ -81,9 +73,7 @@ class PatternEntropySnapshot(PatternEntropyMetrics):
         }
     )
 
-    id: str = Field(
-        description="The snapshot's id (a UUID).",
-    )
+    id: str = Field(description="The snapshot's id (a UUID).")
 
     @model_validator(mode="before")
     @classmethod

@@ -20,12 +20,8 @@ CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000), INTEGRAL]
 class JobSummary(BaseModel):
     """A job and its current budget."""
 
-    job_hash: str = Field(
-        description="The job.",
-    )
-    budget: BudgetRecord = Field(
-        description="Its latest budget record.",
-    )
+    job_hash: str = Field(description="The job.")
+    budget: BudgetRecord = Field(description="Its latest budget record.")
 
 
 class JobPage(Page[JobSummary]):
@@ -35,18 +31,14 @@ class JobPage(Page[JobSummary]):
 class ResponsePolicy(RequestBody):
     """When and how the service responds to a collapse of a job's diversity."""
 
-    enabled: bool = Field(
-        description="Whether readings trigger entropy responses.",
-    )
+    enabled: bool = Field(description="Whether readings trigger entropy responses.")
     threshold: UnitInterval = Field(
         description="A reading below it triggers a response (outside the cooldown).",
     )
     cooldown_seconds: CooldownSeconds = Field(
         description="The least time between two responses of the job, in seconds.",
     )
-    boost_budget: bool = Field(
-        description="Whether a response boosts the budget.",
-    )
+    boost_budget: bool = Field(description="Whether a response boosts the budget.")
     revisit_quarantine: bool = Field(
         description="Whether a response sends quarantined patterns back to pending, "
         "to be validated again.",
@@ -54,9 +46,7 @@ class ResponsePolicy(RequestBody):
     max_quarantine_revisits: QuarantineRevisits = Field(
         description="At most this many patterns are revisited by one response.",
     )
-    budget_boost_amount: UnitInterval = Field(
-        description="Added to the budget by a response.",
-    )
+    budget_boost_amount: UnitInterval = Field(description="Added to the budget by a response.")
 
 
 POLICY_EXAMPLE: JsonDict = {
@@ -72,9 +62,7 @@ class Policy(RequestBody):
 
     model_config = ConfigDict(json_schema_extra={"examples": [POLICY_EXAMPLE]})
 
-    floor: UnitInterval = Field(
-        description="The lowest budget allowed, 0..1.",
-    )
+    floor: UnitInterval = Field(description="The lowest budget allowed, 0..1.")
     ceiling: UnitInterval = Field(
         description="The highest budget allowed, 0..1, not below `floor`.",
     )
@@ -91,9 +79,7 @@ class Policy(RequestBody):
     initial_budget: UnitInterval = Field(
         description="The job's first budget, within floor..ceiling.",
     )
-    response: ResponsePolicy = Field(
-        description="When and how entropy responses run for the job.",
-    )
+    response: ResponsePolicy = Field(description="When and how entropy responses run for the job.")
     diversity: DiversityPolicy = Field(
         default_factory=DiversityPolicy,
         description="What a reading without `entropy` measures, and what selections explore "
@@ -240,12 +226,8 @@ ReadingCheckStatus = Literal[CheckStatus, "disabled"]
 class ReadingCheck(BaseModel):
     """Whether the reading called for an entropy response, and why."""
 
-    needs_response: bool = Field(
-        description="Whether an entropy response was due.",
-    )
-    reason: str = Field(
-        description="Why, in words.",
-    )
+    needs_response: bool = Field(description="Whether an entropy response was due.")
+    reason: str = Field(description="Why, in words.")
     status: ReadingCheckStatus = Field(
         description="The check's outcome: `below_threshold` (a response ran), "
         "`healthy`, `cooldown` (too soon after the last one), `no_data` "
@@ -273,15 +255,11 @@ class ReadingResult(BaseModel):
         }
     )
 
-    adjustment: BudgetRecord = Field(
-        description="The budget record this reading made.",
-    )
+    adjustment: BudgetRecord = Field(description="The budget record this reading made.")
     response: EntropyResponseRecord | None = Field(
         description="The entropy response the reading triggered; null when none was due.",
     )
-    response_check: ReadingCheck = Field(
-        description="Whether a response was due, and why.",
-    )
+    response_check: ReadingCheck = Field(description="Whether a response was due, and why.")
     budget: BudgetRecord = Field(description="The job's budget after every step.")
     diversity: ReadingDiversity | None = Field(
         default=None,
@@ -330,9 +308,7 @@ class SelectionResult(BaseModel):
         }
     )
 
-    pattern_id: str = Field(
-        description="The pattern to apply.",
-    )
+    pattern_id: str = Field(description="The pattern to apply.")
     application_id: str = Field(
         description="The application recorded for it, outcome unknown: report the "
         "outcome with PATCH /v1/pattern-applications/{application_id}.",

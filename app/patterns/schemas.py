@@ -44,9 +44,7 @@ class PatternCreate(RequestBody):
         description="What kind of pattern it is, in the caller's words (`strategy`, "
         "`retry`, `prompt`...).",
     )
-    pattern_name: ShortText = Field(
-        description="A name for people to read.",
-    )
+    pattern_name: ShortText = Field(description="A name for people to read.")
     description: LongText | None = Field(
         default=None,
         description="What the pattern does, for people.",
@@ -72,9 +70,7 @@ class PatternStatusUpdate(RequestBody):
         }
     )
 
-    quarantine_status: QuarantineStatus = Field(
-        description="The new status.",
-    )
+    quarantine_status: QuarantineStatus = Field(description="The new status.")
     quarantine_reason: LongText | None = Field(
         default=None,
         description="Why, in words; kept as the pattern's `quarantine_reason`.",
@@ -105,42 +101,24 @@ class PatternRecord(Record):
         }
     )
 
-    id: str = Field(
-        description="The pattern's id.",
-    )
-    pattern_type: str = Field(
-        description="What kind of pattern it is.",
-    )
-    pattern_name: str = Field(
-        description="Its name.",
-    )
-    description: str | None = Field(
-        description="What it does; null when not given.",
-    )
-    quarantine_status: QuarantineStatus = Field(
-        description="Its current status.",
-    )
+    id: str = Field(description="The pattern's id.")
+    pattern_type: str = Field(description="What kind of pattern it is.")
+    pattern_name: str = Field(description="Its name.")
+    description: str | None = Field(description="What it does; null when not given.")
+    quarantine_status: QuarantineStatus = Field(description="Its current status.")
     quarantine_reason: str | None = Field(
         description="Why its status last changed, when a reason was given; else null.",
     )
     quarantined_at: datetime | None = Field(
         description="When it was last quarantined; null if never.",
     )
-    validated_at: datetime | None = Field(
-        description="When it was last validated; null if never.",
-    )
-    first_seen: datetime = Field(
-        description="When it was created.",
-    )
+    validated_at: datetime | None = Field(description="When it was last validated; null if never.")
+    first_seen: datetime = Field(description="When it was created.")
     last_seen: datetime = Field(
         description="When it was last applied (its creation time until then).",
     )
-    application_count: int = Field(
-        description="How many applications of it were recorded.",
-    )
-    success_count: int = Field(
-        description="How many of them led to success.",
-    )
+    application_count: int = Field(description="How many applications of it were recorded.")
+    success_count: int = Field(description="How many of them led to success.")
 
 
 class PatternPage(Page[PatternRecord]):
@@ -200,9 +178,7 @@ class ApplicationCreate(ApplicationFields):
 class BatchApplicationCreate(ApplicationFields):
     """One application of a batch, naming its pattern."""
 
-    pattern_id: Identifier = Field(
-        description="The pattern applied.",
-    )
+    pattern_id: Identifier = Field(description="The pattern applied.")
 
 
 class ApplicationBatchCreate(RequestBody):
@@ -262,30 +238,20 @@ class ApplicationRecord(Record):
         }
     )
 
-    id: str = Field(
-        description="The application's id (a UUID).",
-    )
-    pattern_id: str = Field(
-        description="The pattern applied.",
-    )
-    execution_id: str = Field(
-        description="The run it was applied in.",
-    )
+    id: str = Field(description="The application's id (a UUID).")
+    pattern_id: str = Field(description="The pattern applied.")
+    execution_id: str = Field(description="The run it was applied in.")
     job_hash: str | None = Field(
         description="The job it was applied for; null when it belongs to none.",
     )
-    applied_at: datetime = Field(
-        description="When it was recorded.",
-    )
+    applied_at: datetime = Field(description="When it was recorded.")
     pattern_led_to_success: bool | None = Field(
         description="The outcome; null while it is not known.",
     )
     retry_count_before: int = Field(
         description="Retries the run needed before the pattern was applied.",
     )
-    retry_count_after: int = Field(
-        description="Retries it needed after.",
-    )
+    retry_count_after: int = Field(description="Retries it needed after.")
     grounding_confidence: float | None = Field(
         description="How well grounded the outcome is, 0..1; null when unknown.",
     )

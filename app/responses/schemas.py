@@ -19,15 +19,11 @@ QuarantineRevisits = Annotated[int, Field(ge=0, le=100), INTEGRAL]
 class TriggerContext(RequestBody):
     """What triggered an entropy response."""
 
-    job_hash: Identifier = Field(
-        description="The job whose diversity collapsed.",
-    )
+    job_hash: Identifier = Field(description="The job whose diversity collapsed.")
     entropy_at_trigger: UnitInterval = Field(
         description="Its entropy when the response was triggered, 0..1.",
     )
-    threshold_used: UnitInterval = Field(
-        description="The threshold the entropy fell below, 0..1.",
-    )
+    threshold_used: UnitInterval = Field(description="The threshold the entropy fell below, 0..1.")
 
 
 class ResponseConfig(RequestBody):
@@ -98,9 +94,7 @@ class TriggerRequest(RequestBody):
         }
     )
 
-    trigger: TriggerContext = Field(
-        description="What triggered the response.",
-    )
+    trigger: TriggerContext = Field(description="What triggered the response.")
     config: ResponseConfig = Field(
         default_factory=ResponseConfig,
         description="What the response does; the defaults when absent.",
@@ -169,15 +163,11 @@ class ResponseCheck(BaseModel):
         }
     )
 
-    needs_response: bool = Field(
-        description="Whether an entropy response is due.",
-    )
+    needs_response: bool = Field(description="Whether an entropy response is due.")
     current_entropy: float | None = Field(
         description="The diversity index; null in cooldown and when there is no data."
     )
-    reason: str = Field(
-        description="Why, in words.",
-    )
+    reason: str = Field(description="Why, in words.")
     status: CheckStatus = Field(
         description="The check's outcome: `below_threshold` (due), `healthy`, "
         "`cooldown` (too soon after the last one) or `no_data`.",
@@ -201,15 +191,11 @@ class ResponseStatistics(BaseModel):
         }
     )
 
-    total_responses: int = Field(
-        description="How many entropy responses were recorded.",
-    )
+    total_responses: int = Field(description="How many entropy responses were recorded.")
     avg_entropy_at_trigger: float = Field(
         description="The mean entropy that triggered them (0 without responses).",
     )
-    budget_boosts: int = Field(
-        description="How many boosted a budget.",
-    )
+    budget_boosts: int = Field(description="How many boosted a budget.")
     quarantine_revisits: int = Field(
         description="How many patterns they sent back to pending, in all.",
     )
