@@ -6,7 +6,8 @@ silently. Request bodies are the service's request models too: they are validate
 server's rules before anything is sent.
 
 Errors are typed: `ServerUnreachableError` when no HTTP answer came back (connection refused, DNS,
-timeout), `ApiError` carrying the RFC 9457 problem fields for every non-2xx answer.
+timeout), `ApiError` carrying the RFC 9457 problem's title, detail and field errors for every
+non-2xx answer.
 """
 
 from collections.abc import Callable, Iterator, Mapping
@@ -21,13 +22,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from app.alerts.schemas import AlertReport
-from app.budget.schemas import (
-    BudgetAdjustmentRequest,
-    BudgetRecord,
-    BudgetRecordPage,
-    BudgetStatistics,
-    BudgetUpdate,
-)
+from app.budget.schemas import BudgetRecord, BudgetRecordPage, BudgetStatistics
 from app.core.pagination import MAX_LIMIT, Page
 from app.entropy.schemas import (
     PatternEntropyMetrics,
@@ -36,14 +31,7 @@ from app.entropy.schemas import (
     SnapshotRequest,
 )
 from app.patterns.rules import QuarantineStatus
-from app.patterns.schemas import (
-    ApplicationCreate,
-    ApplicationRecord,
-    PatternCreate,
-    PatternPage,
-    PatternRecord,
-    PatternStatusUpdate,
-)
+from app.patterns.schemas import PatternPage, PatternRecord, PatternStatusUpdate
 from app.responses.schemas import (
     EntropyResponsePage,
     EntropyResponseRecord,
@@ -70,28 +58,20 @@ ItemT = TypeVar("ItemT")
 
 @dataclass(frozen=True)
 class FieldError:
-    """One entry of a 422 problem's `errors`: where (`loc`), what (`msg`), and a machine `type`."""
+    """One entry of a 422 problem's `errors`: where (`loc`, dotted) and what (`msg`)."""
 
-    loc: tuple[str | int, ...]
+    location: str
     msg: str
-    type: str
-
-    @property
-    def location(self) -> str:
-        return ".".join(str(part) for part in self.loc)
 
 
 @dataclass(eq=False)
 class ApiError(Exception):
-    """The server answered with an error: the fields of its problem document."""
+    """The server answered with an error: its problem's title, detail and field errors."""
 
     status: int
     title: str
     detail: str | None = None
-    type: str = "about:blank"
     errors: list[FieldError] = field(default_factory=list)
-    method: str = ""
-    url: str = ""
 
     def __post_init__(self) -> None:
         super().__init__(self.status, self.title, self.detail)
@@ -103,8 +83,6 @@ class ApiError(Exception):
     @classmethod
     def from_response(cls, response: httpx.Response) -> "ApiError":
         """Read a problem document; anything else (a proxy's HTML page...) keeps status + text."""
-        request = response.request
-        common: dict[str, Any] = {"method": request.method, "url": str(request.url)}
         try:
             body = response.json()
         except ValueError:
@@ -115,15 +93,12 @@ class ApiError(Exception):
                 status=response.status_code,
                 title=body["title"],
                 detail=detail if isinstance(detail, str) else None,
-                type=str(body.get("type", "about:blank")),
                 errors=_field_errors(body.get("errors")),
-                **common,
             )
         return cls(
             status=response.status_code,
             title=_reason_phrase(response.status_code),
             detail=response.text.strip()[:500] or None,
-            **common,
         )
 
 
@@ -132,8 +107,6 @@ class ServerUnreachableError(Exception):
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot reach the entropy-budget server at {url} ({reason})")
-        self.url = url
-        self.reason = reason
 
 
 class UnexpectedResponseError(Exception):
@@ -141,22 +114,12 @@ class UnexpectedResponseError(Exception):
 
 
 def _field_errors(raw: object) -> list[FieldError]:
-    if not isinstance(raw, list):
-        return []
     errors = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        loc = item.get("loc", [])
-        errors.append(
-            FieldError(
-                loc=tuple(part if isinstance(part, int) else str(part) for part in loc)
-                if isinstance(loc, list)
-                else (str(loc),),
-                msg=str(item.get("msg", "")),
-                type=str(item.get("type", "")),
-            )
-        )
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict):
+            loc = item.get("loc", [])
+            location = ".".join(map(str, loc)) if isinstance(loc, list) else str(loc)
+            errors.append(FieldError(location, str(item.get("msg", ""))))
     return errors
 
 
@@ -178,19 +141,16 @@ def _transport_reason(error: httpx.TransportError) -> str:
     return str(error) or error.__class__.__name__
 
 
-def _query(**params: object) -> dict[str, str | int | float]:
+QueryValue = str | float | datetime | None
+
+
+def _query(**params: QueryValue) -> dict[str, str | float]:
     """Query parameters without the unset ones; datetimes as RFC 3339."""
-    query: dict[str, str | int | float] = {}
-    for name, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            query[name] = value.isoformat()
-        elif isinstance(value, str | int | float):
-            query[name] = value
-        else:
-            raise TypeError(f"unsupported query value for {name}: {value!r}")
-    return query
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in params.items()
+        if value is not None
+    }
 
 
 def iter_pages(
@@ -243,15 +203,12 @@ class EntropyBudgetClient:
         *,
         api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -262,9 +219,6 @@ class EntropyBudgetClient:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
-
-    def close(self) -> None:
         self._http.close()
 
     # -- exploration budget -------------------------------------------------------------------
@@ -280,12 +234,6 @@ class EntropyBudgetClient:
 
     def budget_statistics(self, job_hash: str = "") -> BudgetStatistics:
         return self._get(BudgetStatistics, "/v1/budget/statistics", job_hash=job_hash)
-
-    def set_budget(self, body: BudgetUpdate) -> BudgetRecord:
-        return self._send(BudgetRecord, "POST", "/v1/budget", body)
-
-    def adjust_budget(self, body: BudgetAdjustmentRequest) -> BudgetRecord:
-        return self._send(BudgetRecord, "POST", "/v1/budget/adjustments", body)
 
     # -- pattern entropy ----------------------------------------------------------------------
 
@@ -335,9 +283,6 @@ class EntropyBudgetClient:
     def trigger_response(self, body: TriggerRequest) -> EntropyResponseRecord:
         return self._send(EntropyResponseRecord, "POST", "/v1/entropy-responses", body)
 
-    def latest_response(self, job_hash: str = "") -> EntropyResponseRecord:
-        return self._get(EntropyResponseRecord, "/v1/entropy-responses/latest", job_hash=job_hash)
-
     def response_history(
         self, job_hash: str = "", **paging: Unpack[HistoryQuery]
     ) -> EntropyResponsePage:
@@ -349,12 +294,6 @@ class EntropyBudgetClient:
 
     # -- patterns -----------------------------------------------------------------------------
 
-    def create_pattern(self, body: PatternCreate) -> PatternRecord:
-        return self._send(PatternRecord, "POST", "/v1/patterns", body)
-
-    def get_pattern(self, pattern_id: str) -> PatternRecord:
-        return self._get(PatternRecord, f"/v1/patterns/{_segment(pattern_id)}")
-
     def list_patterns(
         self, *, quarantine_status: QuarantineStatus | None = None, **paging: Unpack[PageQuery]
     ) -> PatternPage:
@@ -362,10 +301,6 @@ class EntropyBudgetClient:
 
     def update_pattern_status(self, pattern_id: str, body: PatternStatusUpdate) -> PatternRecord:
         return self._send(PatternRecord, "PATCH", f"/v1/patterns/{_segment(pattern_id)}", body)
-
-    def record_application(self, pattern_id: str, body: ApplicationCreate) -> ApplicationRecord:
-        path = f"/v1/patterns/{_segment(pattern_id)}/applications"
-        return self._send(ApplicationRecord, "POST", path, body)
 
     # -- webhooks -----------------------------------------------------------------------------
 
@@ -397,7 +332,7 @@ class EntropyBudgetClient:
 
     # -- transport ----------------------------------------------------------------------------
 
-    def _get(self, model: type[ModelT], path: str, **params: object) -> ModelT:
+    def _get(self, model: type[ModelT], path: str, **params: QueryValue) -> ModelT:
         return self._request(model, "GET", path, params=_query(**params))
 
     def _send(self, model: type[ModelT], method: str, path: str, body: BaseModel) -> ModelT:
@@ -411,7 +346,7 @@ class EntropyBudgetClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str | int | float] | None = None,
+        params: Mapping[str, str | float] | None = None,
         json: Any = None,
     ) -> ModelT:
         try:
