@@ -68,9 +68,6 @@ class Connection:
     api_key: str | None = None
     timeout: float = DEFAULT_TIMEOUT_SECONDS
 
-    def client(self) -> EntropyBudgetClient:
-        return EntropyBudgetClient(self.url, api_key=self.api_key, timeout=self.timeout)
-
 
 def settings_or_exit() -> Settings:
     """This machine's settings (`serve`, `migrate`, `keys`); invalid ones are a message naming
@@ -101,15 +98,11 @@ def local_database(settings: Settings, action: str) -> Iterator[Database]:
         database.dispose()
 
 
-def connection(ctx: typer.Context) -> Connection:
-    found = ctx.find_object(Connection)
-    return found if found is not None else Connection()
-
-
-@contextmanager
-def open_client(ctx: typer.Context) -> Iterator[EntropyBudgetClient]:
-    with connection(ctx).client() as client:
-        yield client
+def open_client(ctx: typer.Context) -> EntropyBudgetClient:
+    connection = ctx.find_object(Connection) or Connection()
+    return EntropyBudgetClient(
+        connection.url, api_key=connection.api_key, timeout=connection.timeout
+    )
 
 
 class LocalFileError(Exception):
@@ -170,17 +163,18 @@ PageSizeOption = Annotated[
 CursorOption = Annotated[
     str | None, typer.Option(help="Continue from the `next_cursor` of an earlier export.")
 ]
+TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d"]
 SinceOption = Annotated[
     datetime | None,
     typer.Option(
-        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d"],
+        formats=TIME_FORMATS,
         help="Records at or after this time (RFC 3339; a plain date means UTC midnight).",
     ),
 ]
 UntilOption = Annotated[
     datetime | None,
     typer.Option(
-        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%d"],
+        formats=TIME_FORMATS,
         help="Records before this time (RFC 3339; a plain date means UTC midnight).",
     ),
 ]
@@ -204,13 +198,6 @@ ProgressOption = Annotated[
     ),
 ]
 DEFAULT_PAGE_SIZE = 500
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """Dates given without an offset are UTC (the API refuses naive times)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -341,9 +328,14 @@ class Paging:
 
     @property
     def window(self) -> dict[str, datetime | None]:
-        """`since`/`until` as the API takes them (UTC when given without an offset)."""
+        """`since`/`until` as the API takes them: UTC when given without an offset (the API
+        refuses naive times)."""
         bounds = {"since": self.since, "until": self.until}
-        return {name: as_utc(bound) for name, bound in bounds.items() if bound is not None}
+        return {
+            name: bound if bound.tzinfo is not None else bound.replace(tzinfo=UTC)
+            for name, bound in bounds.items()
+            if bound is not None
+        }
 
 
 _PAGING_OPTIONS: tuple[tuple[str, Any, object], ...] = (
@@ -426,8 +418,8 @@ def export_history(
             if paging.output is not None
             else None
         )
-        progress = stack.enter_context(_progress_bar()) if paging.show_progress else None
-        task = progress.add_task(title, total=total) if progress is not None else None
+        progress = stack.enter_context(_progress_bar(disable=not paging.show_progress))
+        task = progress.add_task(title, total=total)
         written = 0
         for page in iter_pages(
             lambda size, after: fetch(limit=size, cursor=after, **paging.window),
@@ -443,10 +435,8 @@ def export_history(
             else:
                 items.extend(page.items)
             written += len(page.items)
-            if progress is not None and task is not None:
-                progress.update(task, completed=written)
-        if progress is not None and task is not None:
-            progress.update(task, total=written, completed=written)
+            progress.update(task, completed=written)
+        progress.update(task, total=written, completed=written)
 
     if paging.output is not None:
         more = f"; continue with --cursor {next_cursor}" if next_cursor else ""
@@ -468,7 +458,7 @@ def export_history(
         )
 
 
-def _progress_bar() -> Progress:
+def _progress_bar(*, disable: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -476,6 +466,7 @@ def _progress_bar() -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=stderr(),
+        disable=disable,
     )
 
 
