@@ -34,6 +34,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
 
 from app.client import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -96,6 +97,18 @@ def local_database(settings: Settings, action: str) -> Iterator[Database]:
         raise typer.Exit(EXIT_DATABASE) from None
     finally:
         database.dispose()
+
+
+@contextmanager
+def local_session(action: str) -> Iterator[Session]:
+    """One write transaction on the database of this machine's settings, committed when the
+    block completes (`keys`, `diversity`)."""
+    with (
+        local_database(settings_or_exit(), action) as database,
+        database.session(write=True) as session,
+    ):
+        yield session
+        session.commit()
 
 
 def open_client(ctx: typer.Context) -> EntropyBudgetClient:

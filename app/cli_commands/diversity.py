@@ -7,14 +7,11 @@ Exit codes: 0 done; 1 refused (dropping a half-life that is not registered); 2 t
 could not be reached or is not migrated.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
-from app.cli_commands.common import local_database, settings_or_exit
+from app.cli_commands.common import local_session, settings_or_exit
 from app.core.clock import utc_now
 from app.core.settings import MAX_HALF_LIFE_SECONDS
 from app.diversity import service
@@ -24,17 +21,6 @@ EXIT_REFUSED = 1
 app = typer.Typer(
     help="Half-lives of diversity scopes (on this machine's DATABASE_URL): fill, drop."
 )
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """One write transaction on the settings' database; errors become clear exits."""
-    with (
-        local_database(settings_or_exit(), "use the diversity tables") as database,
-        database.session(write=True) as session,
-    ):
-        yield session
-        session.commit()
 
 
 HalfLives = Annotated[
@@ -53,7 +39,7 @@ def fill(half_lives: HalfLives = None) -> None:
     """Register half-lives and fill their weights from the stored applications (holding the
     applications' write lock); those already registered are kept as they are."""
     wanted = half_lives or list(settings_or_exit().diversity_half_life_seconds)
-    with _session() as session:
+    with local_session("use the diversity tables") as session:
         reports = service.register_and_fill(session, wanted, utc_now())
         registered = service.registered(session)
     for report in reports:
@@ -70,7 +56,7 @@ def drop(
 ) -> None:
     """Unregister a half-life and delete its weights; job policies that name it measure
     all-time from now on."""
-    with _session() as session:
+    with local_session("use the diversity tables") as session:
         was_registered, policies = service.drop(session, half_life)
         if not was_registered:
             session.rollback()

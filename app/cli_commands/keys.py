@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from app.cli_commands.common import fmt, local_database, print_json, settings_or_exit, stdout
+from app.cli_commands.common import fmt, local_session, print_json, stdout
 from app.core import api_keys
 from app.core.clock import utc_now
 from app.core.settings import KeyScope
@@ -33,14 +33,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @contextmanager
 def _session() -> Iterator[Session]:
-    """One write transaction on the settings' database; errors become clear exits."""
+    """`local_session`, where a refusal of the keys' rules is a message and exit 1."""
     try:
-        with (
-            local_database(settings_or_exit(), "use the keys table") as database,
-            database.session(write=True) as session,
-        ):
+        with local_session("use the keys table") as session:
             yield session
-            session.commit()
     except api_keys.KeyManagementError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(EXIT_REFUSED) from None
