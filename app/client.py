@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.alerts.schemas import AlertReport
 from app.budget.schemas import BudgetRecord, BudgetRecordPage, BudgetStatistics
-from app.core.pagination import MAX_LIMIT, Page
+from app.core.pagination import Page
 from app.entropy.schemas import (
     PatternEntropyMetrics,
     PatternEntropySnapshot,
@@ -157,16 +157,14 @@ def iter_pages(
     fetch: Callable[[int, str | None], Page[ItemT]],
     *,
     wanted: int | None,
-    page_size: int = MAX_LIMIT,
-    cursor: str | None = None,
+    page_size: int,
+    cursor: str | None,
 ) -> Iterator[Page[ItemT]]:
     """Follow `next_cursor` until `wanted` items (None: all of them) have been fetched.
 
     Each page asks for no more than is still wanted, so the last page's `next_cursor` is exactly
     where a later export would continue (None when nothing is left).
     """
-    if not 1 <= page_size <= MAX_LIMIT:
-        raise ValueError(f"page_size must be within 1..{MAX_LIMIT}")
     remaining = wanted
     while remaining is None or remaining > 0:
         size = page_size if remaining is None else min(page_size, remaining)

@@ -340,7 +340,7 @@ class Paging:
         return self.progress if self.progress is not None else self.output is not None
 
     @property
-    def window(self) -> dict[str, datetime | None]:
+    def window(self) -> dict[str, datetime]:
         """`since`/`until` as the API takes them: UTC when given without an offset (the API
         refuses naive times)."""
         bounds = {"since": self.since, "until": self.until}
