@@ -30,14 +30,14 @@ from app.client import DEFAULT_TIMEOUT_SECONDS, DEFAULT_URL
 from app.core import api_keys
 from app.core.clock import utc_now
 from app.core.db import Database, create_db_engine
-from app.core.migrations import MIGRATION_ROOTS, alembic_config, migrations_root
+from app.core.migrations import alembic_config, migrations_root
 from app.core.settings import Settings
 from app.observability.logs import configure_logging_unless_configured, logging_config
 from app.observability.multiproc import metrics_directory
 from app.retention import rules as retention_rules
 from app.retention import service as retention
 
-__all__ = ["MIGRATION_ROOTS", "alembic_config", "cli", "main", "migrations_root"]
+__all__ = ["alembic_config", "cli", "main", "migrations_root"]
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
 

@@ -75,22 +75,21 @@ def trigger(
     as_json: JsonOption = False,
 ) -> None:
     """Trigger an entropy response now (it does not consult the cooldown: `check` does)."""
-    config: dict[str, Any] = {
+    given: dict[str, Any] = {
         "boost_budget": boost_budget,
         "revisit_quarantine": revisit_quarantine,
-    }
-    optional = {
         "max_quarantine_revisits": max_revisits,
         "budget_boost_amount": boost_amount,
         "budget_floor": floor,
         "budget_ceiling": ceiling,
     }
-    config |= {name: value for name, value in optional.items() if value is not None}
     body = TriggerRequest(
         trigger=TriggerContext(
             job_hash=job_hash, entropy_at_trigger=entropy, threshold_used=threshold
         ),
-        config=ResponseConfig(**config),
+        config=ResponseConfig(
+            **{name: value for name, value in given.items() if value is not None}
+        ),
     )
     with open_client(ctx) as client:
         record = client.trigger_response(body)
