@@ -8,7 +8,7 @@ Exit codes: 0 done; 1 refused (a name already taken, an unknown or already revok
 database could not be reached or is not migrated (run `entropy-budget migrate`).
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -92,19 +92,12 @@ def list_keys(
         print_json({"items": records})
         return
     table = Table(title=f"API keys ({len(records)})")
-    columns: list[tuple[str, str, Callable[[Any], str]]] = [
-        ("name", "name", str),
-        ("id", "id", str),
-        ("scope", "scope", str),
-        ("prefix", "prefix", str),
-        ("created", "created_at", _short_time),
-        ("last used", "last_used_at", _short_time),
-        ("revoked", "revoked_at", _short_time),
-    ]
-    for title, _, _ in columns:
+    for title in ("name", "id", "scope", "prefix", "created", "last used", "revoked"):
         table.add_column(title)
     for record in records:
-        table.add_row(*(render(record[key]) for _, key, render in columns))
+        texts = [record[key] for key in ("name", "id", "scope", "prefix")]
+        times = [_short_time(record[key]) for key in ("created_at", "last_used_at", "revoked_at")]
+        table.add_row(*texts, *times)
     stdout().print(table)
 
 
