@@ -41,7 +41,6 @@ __all__ = ["alembic_config", "cli", "main", "migrations_root"]
 
 cli = typer.Typer(help="entropy-budget: exploration budgets over HTTP.", no_args_is_help=True)
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 EXIT_REFUSES_OPEN = 1
 WORKER_HEALTHCHECK_SECONDS = 60
 """How long uvicorn's supervisor waits for a worker to answer its ping before killing it as
@@ -84,7 +83,7 @@ def prune(
 
 def is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1 and localhost: only this machine can connect."""
-    if host.lower() in LOOPBACK_HOSTS:
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
