@@ -111,11 +111,9 @@ def create_webhook(
     """The endpoint receives the subscribed events recorded from now on, each POSTed and
     signed as Standard Webhooks specifies. The answer holds the signing `secret`: no other
     answer ever shows it again."""
-    endpoint, secret = service.create_endpoint(session, clock, body)
+    endpoint = service.create_endpoint(session, clock, body)
     set_location(request, response, "get_webhook", webhook_id=endpoint.id)
-    return EndpointWithSecret.model_validate(
-        {**EndpointRecord.model_validate(endpoint).model_dump(), "secret": secret}
-    )
+    return EndpointWithSecret.model_validate(endpoint)
 
 
 @router.get("", summary="Webhook endpoints, newest first")
@@ -171,10 +169,7 @@ def rotate_webhook_secret(
 ) -> EndpointWithSecret:
     """A new secret, shown in this answer only. For 24 h the previous secret signs beside it
     (two signatures in `webhook-signature`), time to deploy the new one to the receiver."""
-    endpoint, secret = service.rotate_secret(session, clock, webhook_id)
-    return EndpointWithSecret.model_validate(
-        {**EndpointRecord.model_validate(endpoint).model_dump(), "secret": secret}
-    )
+    return EndpointWithSecret.model_validate(service.rotate_secret(session, clock, webhook_id))
 
 
 @router.post(

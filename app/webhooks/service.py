@@ -16,13 +16,10 @@ from app.webhooks.repository import DeliveryRepository, EndpointRepository, Mess
 from app.webhooks.schemas import EndpointCreate, EndpointUpdate, PingData
 
 
-def create_endpoint(
-    session: Session, clock: Clock, body: EndpointCreate
-) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its secret. It gets the events recorded from now on: those whose
+def create_endpoint(session: Session, clock: Clock, body: EndpointCreate) -> WebhookEndpoint:
+    """A new endpoint, with a new secret. It gets the events recorded from now on: those whose
     message sequence is above the outbox's last one."""
     now = clock()
-    secret = rules.new_secret()
     endpoint = WebhookEndpoint(
         id=str(uuid.uuid4()),
         url=body.url,
@@ -30,14 +27,14 @@ def create_endpoint(
         events=list(body.events),
         enabled=body.enabled,
         disabled_reason=None,
-        secret=secret,
+        secret=rules.new_secret(),
         previous_secret=None,
         previous_secret_expires_at=None,
         after_message_seq=MessageRepository(session).last_seq(),
         created_at=now,
         updated_at=now,
     )
-    return EndpointRepository(session).add(endpoint), secret
+    return EndpointRepository(session).add(endpoint)
 
 
 def get_endpoint(
@@ -81,18 +78,17 @@ def delete_endpoint(session: Session, endpoint_id: str) -> None:
     endpoints.delete(get_endpoint(session, endpoint_id, for_update=True))
 
 
-def rotate_secret(session: Session, clock: Clock, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
+def rotate_secret(session: Session, clock: Clock, endpoint_id: str) -> WebhookEndpoint:
     """A new secret; the one it replaces signs beside it for 24 h. Rotating again within
     those 24 h drops the oldest: never more than two secrets."""
     endpoint = get_endpoint(session, endpoint_id, for_update=True)
     now = clock()
-    secret = rules.new_secret()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = now + rules.SECRET_OVERLAP
-    endpoint.secret = secret
+    endpoint.secret = rules.new_secret()
     endpoint.updated_at = now
     session.flush()
-    return endpoint, secret
+    return endpoint
 
 
 def ping(session: Session, clock: Clock, endpoint_id: str) -> WebhookDelivery:
