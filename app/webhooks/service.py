@@ -52,16 +52,16 @@ def list_endpoints(
 def update_endpoint(
     session: Session, clock: Clock, endpoint_id: str, body: EndpointUpdate
 ) -> WebhookEndpoint:
-    """Change the fields given; enabling clears the reason the service had disabled it for."""
+    """Change the fields given (only `description` may be given as null: the body refuses a
+    null for the others); enabling clears the reason the service had disabled it for."""
     endpoint = get_endpoint(session, endpoint_id, for_update=True)
-    given = body.model_fields_set
-    if "url" in given and body.url is not None:
+    if body.url is not None:
         endpoint.url = body.url
-    if "events" in given and body.events is not None:
+    if body.events is not None:
         endpoint.events = list(body.events)
-    if "description" in given:
+    if "description" in body.model_fields_set:
         endpoint.description = body.description
-    if "enabled" in given and body.enabled is not None:
+    if body.enabled is not None:
         endpoint.enabled = body.enabled
         if body.enabled:
             endpoint.disabled_reason = None
