@@ -37,24 +37,29 @@ def record_response(
 ) -> None:
     """An entropy response (its record as the API shows it) and the status changes of the
     patterns it revisited."""
-    rows = [_row("entropy_response.triggered", occurred_at, response)]
-    rows += [_row("pattern.status_changed", occurred_at, _data(c)) for c in changes]
+    rows = [message_row("entropy_response.triggered", occurred_at, response)]
+    rows += [message_row("pattern.status_changed", occurred_at, _data(c)) for c in changes]
     MessageRepository(session).insert(rows)
 
 
 def record_status_change(session: Session, change: StatusChange, occurred_at: datetime) -> None:
-    MessageRepository(session).insert([_row("pattern.status_changed", occurred_at, _data(change))])
+    MessageRepository(session).insert(
+        [message_row("pattern.status_changed", occurred_at, _data(change))]
+    )
 
 
 def _data(change: StatusChange) -> dict[str, Any]:
     return change.model_dump(mode="json")
 
 
-def _row(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> dict[str, Any]:
+def message_row(
+    event_type: str, occurred_at: datetime, data: Mapping[str, Any], *, fanned_out: bool = False
+) -> dict[str, Any]:
+    """A new message; `fanned_out` for one addressed to a single endpoint (a ping)."""
     return {
         "id": rules.new_message_id(),
         "event_type": event_type,
         "occurred_at": occurred_at,
         "body": message_body(event_type, occurred_at, data),
-        "fanned_out": False,
+        "fanned_out": fanned_out,
     }

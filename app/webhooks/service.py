@@ -11,7 +11,7 @@ from app.core.pagination import PageRequest
 from app.core.problems import ConflictProblem, NotFoundProblem
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks import rules
-from app.webhooks.outbox import message_body
+from app.webhooks.outbox import message_row
 from app.webhooks.repository import DeliveryRepository, EndpointRepository, MessageRepository
 from app.webhooks.schemas import EndpointCreate, EndpointUpdate, PingData
 
@@ -100,21 +100,11 @@ def ping(session: Session, clock: Clock, endpoint_id: str) -> WebhookDelivery:
             "before pinging it."
         )
     now = clock()
-    message_id = rules.new_message_id()
     data = PingData(endpoint_id=endpoint.id).model_dump(mode="json")
-    [message_seq] = MessageRepository(session).insert(
-        [
-            {
-                "id": message_id,
-                "event_type": "ping",
-                "occurred_at": now,
-                "body": message_body("ping", now, data),
-                "fanned_out": True,  # addressed to this endpoint: no fan-out
-            }
-        ]
-    )
+    message = message_row("ping", now, data, fanned_out=True)
+    [message_seq] = MessageRepository(session).insert([message])
     deliveries = DeliveryRepository(session)
-    deliveries.insert([new_delivery(endpoint.seq, message_seq, message_id, "ping", now)])
+    deliveries.insert([new_delivery(endpoint.seq, message_seq, message["id"], "ping", now)])
     delivery = deliveries.get(endpoint.seq, message_seq)
     assert delivery is not None
     return delivery
