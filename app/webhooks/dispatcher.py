@@ -284,7 +284,7 @@ class Dispatcher:
         DeliveryRepository(session).insert(
             [
                 new_delivery(endpoint_seq, seq, message_id, event_type, now)
-                for seq, message_id, event_type, _occurred_at in messages
+                for seq, message_id, event_type in messages
                 for endpoint_seq, events, after_message_seq in subscribers
                 if event_type in events and seq > after_message_seq
             ]

@@ -88,9 +88,9 @@ class MessageRepository:
     def seq_of(self, message_id: str) -> int | None:
         return self.session.scalar(select(_messages.c.seq).where(_messages.c.id == message_id))
 
-    def take_unfanned(self, limit: int) -> list[tuple[int, str, str, datetime]]:
+    def take_unfanned(self, limit: int) -> list[tuple[int, str, str]]:
         """Up to `limit` messages not yet fanned out, oldest first, marked as fanned out: (seq,
-        id, event_type, occurred_at). On PostgreSQL, rows another dispatcher is fanning out
+        id, event_type). On PostgreSQL, rows another dispatcher is fanning out
         right now are skipped, not waited for."""
         chosen = (
             select(_messages.c.seq)
@@ -106,11 +106,9 @@ class MessageRepository:
             update(_messages)
             .where(_messages.c.seq.in_(taken))
             .values(fanned_out=True)
-            .returning(
-                _messages.c.seq, _messages.c.id, _messages.c.event_type, _messages.c.occurred_at
-            )
+            .returning(_messages.c.seq, _messages.c.id, _messages.c.event_type)
         )
-        return sorted((seq, id_, kind, at) for seq, id_, kind, at in rows)
+        return sorted((seq, id_, kind) for seq, id_, kind in rows)
 
 
 @dataclass(frozen=True)
