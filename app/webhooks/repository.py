@@ -137,17 +137,18 @@ def _due(now: datetime) -> Any:
     )
 
 
+def _in_flight(now: datetime) -> Any:
+    """Being attempted: pending and leased, the lease not expired."""
+    return and_(_deliveries.c.status == "pending", _deliveries.c.lease_until > now)
+
+
 def _claimable_endpoint(now: datetime, cap: int) -> Any:
     """An enabled endpoint with a due delivery and fewer than `cap` attempts in flight."""
     has_due = exists().where(_deliveries.c.endpoint_seq == _endpoints.c.seq, _due(now))
     in_flight = (
         select(func.count())
         .select_from(_deliveries)
-        .where(
-            _deliveries.c.endpoint_seq == _endpoints.c.seq,
-            _deliveries.c.status == "pending",
-            _deliveries.c.lease_until > now,
-        )
+        .where(_deliveries.c.endpoint_seq == _endpoints.c.seq, _in_flight(now))
         .scalar_subquery()
     )
     return and_(_endpoints.c.enabled.is_(True), has_due, in_flight < cap)
@@ -209,14 +210,10 @@ class DeliveryRepository:
         return list(self.session.scalars(statement))
 
     def in_flight(self, endpoint_seqs: Collection[int], now: datetime) -> dict[int, int]:
-        """Attempts in flight (leased, lease not expired) per endpoint."""
+        """Attempts in flight per endpoint."""
         rows = self.session.execute(
             select(_deliveries.c.endpoint_seq, func.count())
-            .where(
-                _deliveries.c.endpoint_seq.in_(endpoint_seqs),
-                _deliveries.c.status == "pending",
-                _deliveries.c.lease_until > now,
-            )
+            .where(_deliveries.c.endpoint_seq.in_(endpoint_seqs), _in_flight(now))
             .group_by(_deliveries.c.endpoint_seq)
         )
         return {endpoint_seq: int(count) for endpoint_seq, count in rows}
