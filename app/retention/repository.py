@@ -150,11 +150,10 @@ def prune_batch(
         .where(*_prunable(history, cutoff))
         .order_by(history.at, history.seq)
         .limit(limit)
+        .with_for_update(of=table_of(history.model), skip_locked=True)
     )
     if after is not None:
         candidates = candidates.where(tuple_(history.at, history.seq) > tuple_(*after))
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(of=table_of(history.model), skip_locked=True)
     rows = session.execute(candidates).all()
     deleted = dict.fromkeys(history.tables, 0)
     if not rows:
