@@ -20,7 +20,6 @@ import ipaddress
 import re
 import socket
 import ssl
-import typing
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -149,19 +148,19 @@ def check_resolved(host: str, addresses: Iterable[str], *, allow_private: bool) 
     return found
 
 
-def _addresses(infos: Iterable[tuple[typing.Any, ...]]) -> list[str]:
+def _resolve(host: str, port: int) -> list[str]:
+    """The system resolver (getaddrinfo), blocking."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise UnsafeDestinationError(f"{host} does not resolve ({error.strerror})") from None
     # The scope id of a link-local IPv6 result ("fe80::1%eth0") is not part of the address.
     return [str(info[4][0]).split("%", 1)[0] for info in infos]
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
-    """The system resolver (getaddrinfo), off the event loop."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise UnsafeDestinationError(f"{host} does not resolve ({error.strerror})") from None
-    return _addresses(infos)
+    """The system resolver, off the event loop."""
+    return await asyncio.to_thread(_resolve, host, port)
 
 
 def check_destination(url: str, *, allow_private: bool) -> Destination:
@@ -169,13 +168,8 @@ def check_destination(url: str, *, allow_private: bool) -> Destination:
     every address the host resolves to now (blocking: call it from a worker thread)."""
     destination = parse_destination(url, allow_private=allow_private)
     if _address_literal(destination.host) is None:
-        try:
-            infos = socket.getaddrinfo(destination.host, destination.port, type=socket.SOCK_STREAM)
-        except socket.gaierror as error:
-            raise UnsafeDestinationError(
-                f"{destination.host} does not resolve ({error.strerror})"
-            ) from None
-        check_resolved(destination.host, _addresses(infos), allow_private=allow_private)
+        found = _resolve(destination.host, destination.port)
+        check_resolved(destination.host, found, allow_private=allow_private)
     return destination
 
 
