@@ -369,7 +369,7 @@ class Dispatcher:
                 now = self._clock()
                 deliveries = DeliveryRepository(session)
                 for seq, (token, _task) in cut_short.items():
-                    deliveries.release([seq], token, now)
+                    deliveries.release(seq, token, now)
                 session.commit()
             return outcomes
 

@@ -277,19 +277,18 @@ class DeliveryRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def release(self, seqs: Collection[int], token: str, now: datetime) -> None:
-        """Give claimed deliveries back unattempted (a dispatcher stopping): due again now."""
-        if seqs:
-            self.session.execute(
-                update(_deliveries)
-                .where(_deliveries.c.seq.in_(seqs), _deliveries.c.lease_token == token)
-                .values(
-                    lease_until=None,
-                    lease_token=None,
-                    attempts=_deliveries.c.attempts - 1,
-                    next_attempt_at=now,
-                )
+    def release(self, seq: int, token: str, now: datetime) -> None:
+        """Give a claimed delivery back unattempted (a dispatcher stopping): due again now."""
+        self.session.execute(
+            update(_deliveries)
+            .where(_deliveries.c.seq == seq, _deliveries.c.lease_token == token)
+            .values(
+                lease_until=None,
+                lease_token=None,
+                attempts=_deliveries.c.attempts - 1,
+                next_attempt_at=now,
             )
+        )
 
     def queue(self) -> tuple[int, datetime | None]:
         """Messages waiting: deliveries pending to enabled endpoints, and messages not yet
