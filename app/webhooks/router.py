@@ -189,7 +189,7 @@ def ping_webhook(
     attempts log. A disabled endpoint is a 409."""
     delivery = service.ping(session, clock, webhook_id)
     background.add_task(_wake_dispatcher, request)
-    return AttemptRecord.model_validate(delivery, from_attributes=True)
+    return AttemptRecord.model_validate(delivery)
 
 
 @router.get(
@@ -209,7 +209,7 @@ def list_webhook_attempts(
     attempts, the last answer and when the next attempt is due."""
     deliveries, next_cursor = service.list_attempts(session, webhook_id, status, page)
     return AttemptPage(
-        items=[AttemptRecord.model_validate(d, from_attributes=True) for d in deliveries],
+        items=[AttemptRecord.model_validate(d) for d in deliveries],
         next_cursor=next_cursor,
     )
 
@@ -232,7 +232,7 @@ def retry_webhook_attempt(
     the whole retry schedule ahead of it. One still in flight is a 409."""
     delivery = service.retry_attempt(session, clock, webhook_id, message_id)
     background.add_task(_wake_dispatcher, request)
-    return AttemptRecord.model_validate(delivery, from_attributes=True)
+    return AttemptRecord.model_validate(delivery)
 
 
 # -- what a receiver gets (the OpenAPI document's `webhooks`) -----------------------------------

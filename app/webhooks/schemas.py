@@ -165,7 +165,7 @@ class EndpointWithSecret(EndpointRecord):
     )
 
 
-class AttemptRecord(BaseModel):
+class AttemptRecord(Record):
     """One message to one endpoint: its delivery status and attempts."""
 
     model_config = ConfigDict(
