@@ -98,7 +98,7 @@ class KeyStore:
     def __init__(
         self,
         configured: Iterable[ConfiguredKey],
-        database: Database | None,
+        database: Database,
         *,
         ttl: float,
         clock: Clock,
@@ -123,10 +123,6 @@ class KeyStore:
         """The last snapshot loaded, fresh or not (None before the first load)."""
         return self._snapshot
 
-    async def snapshot(self) -> KeySnapshot:
-        snapshot = self.cached()
-        return snapshot if snapshot is not None else await run_in_threadpool(self.refresh)
-
     def refresh(self) -> KeySnapshot:
         """Reload the table's keys unless another thread just did; then record key uses."""
         with self._refresh_lock:
@@ -139,8 +135,6 @@ class KeyStore:
         return snapshot
 
     def _load(self) -> dict[str, Identity]:
-        if self._database is None:
-            return {}
         with self._database.session(write=False) as session:
             rows = api_keys.active_keys(session)
         return {
@@ -157,7 +151,7 @@ class KeyStore:
 
     def flush_uses(self) -> None:
         """Stamp `last_used_at` of the keys used since the last flush."""
-        if not self._used or self._database is None:
+        if not self._used:
             return
         if not self._flush_lock.acquire(blocking=False):
             return  # another thread is flushing; these uses go with the next one
@@ -205,21 +199,17 @@ class ApiKeyAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.is_open(route_path(scope)):
             if scope["type"] == "http" and route_path(scope) == OPENAPI_PATH:
-                await self._fresh_keys()  # the document says whether a key is required
+                await self._keys()  # the document says whether a key is required
             await self.app(scope, receive, send)
             return
-        keys = self.store.cached()
+        keys = await self._keys()
         if keys is None:
-            try:
-                keys = await run_in_threadpool(self.store.refresh)
-            except (DBAPIError, PoolTimeoutError) as error:
-                logger.warning("cannot read the API keys: %s", error.__class__.__name__)
-                problem = DatabaseUnavailableProblem(
-                    "The API keys cannot be read: the database is unavailable; retry shortly.",
-                    headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-                )
-                await problem_response(problem)(scope, receive, send)
-                return
+            problem = DatabaseUnavailableProblem(
+                "The API keys cannot be read: the database is unavailable; retry shortly.",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            )
+            await problem_response(problem)(scope, receive, send)
+            return
         if not keys.active:
             await self.app(scope, receive, send)  # no keys configured: the service runs open
             return
@@ -235,13 +225,16 @@ class ApiKeyAuth:
         self.store.mark_used(identity)
         await self.app(scope, receive, send)
 
-    async def _fresh_keys(self) -> None:
-        """Refresh a stale snapshot; a database that does not answer leaves it stale."""
-        if self.store.cached() is None:
-            try:
-                await run_in_threadpool(self.store.refresh)
-            except (DBAPIError, PoolTimeoutError) as error:
-                logger.warning("cannot read the API keys: %s", error.__class__.__name__)
+    async def _keys(self) -> KeySnapshot | None:
+        """The fresh snapshot, refreshed when stale; None when the database does not answer."""
+        keys = self.store.cached()
+        if keys is not None:
+            return keys
+        try:
+            return await run_in_threadpool(self.store.refresh)
+        except (DBAPIError, PoolTimeoutError) as error:
+            logger.warning("cannot read the API keys: %s", error.__class__.__name__)
+            return None
 
     def is_open(self, path: str) -> bool:
         return path in self.open_paths or path.startswith(OPEN_PREFIXES)
