@@ -194,13 +194,10 @@ def _insert_claim(
         "created_at": now,
         "expires_at": now + ttl,
     }
-    if session.get_bind().dialect.name == "postgresql":
-        statement = postgresql_insert(IdempotencyKey).values(values).on_conflict_do_nothing()
-        result = session.execute(statement.returning(IdempotencyKey.seq))
-    else:
-        sqlite_statement = sqlite_insert(IdempotencyKey).values(values).on_conflict_do_nothing()
-        result = session.execute(sqlite_statement.returning(IdempotencyKey.seq))
-    return result.first() is not None
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql_insert(IdempotencyKey) if postgresql else sqlite_insert(IdempotencyKey)
+    statement = insert.values(values).on_conflict_do_nothing().returning(IdempotencyKey.seq)
+    return session.execute(statement).first() is not None
 
 
 def _replay_of(stored: IdempotencyKey, request: RequestFingerprint) -> Exception:
