@@ -338,11 +338,11 @@ class RateLimit:
         app: ASGIApp,
         *,
         limit: RateLimitItem,
-        strategy: str = "fixed-window",
-        storage: str = "memory://",
-        key_prefix: str = "entropy-budget",
-        exempt: Collection[str] = (),
-        on_unchecked: Callable[[], None] = lambda: None,
+        strategy: str,
+        storage: str,
+        key_prefix: str,
+        exempt: Collection[str],
+        on_unchecked: Callable[[], None],
     ) -> None:
         self.app = app
         self.limit = limit

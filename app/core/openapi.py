@@ -191,8 +191,8 @@ _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 def install_openapi(
     app: FastAPI,
     *,
-    enums: Mapping[str, tuple[Any, str]] | None = None,
-    keys_required: Callable[[], bool] = lambda: True,
+    enums: Mapping[str, tuple[Any, str]],
+    keys_required: Callable[[], bool],
 ) -> None:
     """Wrap `app.openapi` (after fastapi-problem has wrapped it) and cache the result: one
     document while API keys are required (`keys_required()`), one while the server runs open.
@@ -203,7 +203,7 @@ def install_openapi(
     generate: Callable[[], dict[str, Any]] = app.openapi
     named = {
         name: (tuple(get_args(literal)), description)
-        for name, (literal, description) in (enums or {}).items()
+        for name, (literal, description) in enums.items()
     }
     cached: dict[bool, dict[str, Any]] = {}
 
