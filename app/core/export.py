@@ -168,10 +168,6 @@ class NdjsonWriter:
         return b"".join([dump(record) + b"\n" for record in records])
 
 
-def record_writer(media_type: str, record: type[BaseModel]) -> RecordWriter:
-    return CsvWriter(record) if media_type == CSV_MEDIA_TYPE else NdjsonWriter(record)
-
-
 class Export:
     """One export: its own read session (one transaction), its keyset chunks, its bytes.
 
@@ -301,7 +297,7 @@ def export_response(request: Request, media_type: str, query: ExportQuery) -> Re
         export = Export(
             state.database.session(write=False),
             query,
-            record_writer(media_type, query.record),
+            CsvWriter(query.record) if media_type == CSV_MEDIA_TYPE else NdjsonWriter(query.record),
             chunk_rows=state.settings.export_chunk_rows,
             on_close=slots.release,
         )

@@ -59,12 +59,8 @@ class MediaRange:
 
 def parse_accept(header: str) -> list[MediaRange]:
     """The readable media ranges of an Accept header (malformed members left out)."""
-    ranges = []
-    for member in _split(header, ","):
-        media_range = _parse_member(member)
-        if media_range is not None:
-            ranges.append(media_range)
-    return ranges
+    ranges = (_parse_member(member) for member in _split(header, ","))
+    return [media_range for media_range in ranges if media_range is not None]
 
 
 def negotiate(header: str | None, offered: Sequence[str]) -> str | None:
