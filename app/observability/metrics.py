@@ -15,6 +15,7 @@ that exits is removed by `mark_process_dead`).
 import os
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import get_args
 
 from prometheus_client import (
@@ -203,14 +204,10 @@ class Instruments:
         }
 
 
-_process_instruments: Instruments | None = None
-
-
+@cache
 def _instruments_of_this_process() -> Instruments:
-    global _process_instruments  # noqa: PLW0603 (one set per process: they share its files)
-    if _process_instruments is None:
-        _process_instruments = Instruments(registry=None)
-    return _process_instruments
+    """One set per process: they share its files."""
+    return Instruments(registry=None)
 
 
 class Metrics:
