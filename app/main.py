@@ -250,7 +250,6 @@ def create_app(  # noqa: PLR0915 (the app's wiring, kept in one place)
         batcher.submit if batcher else recording_alone(database, settings, clock, reading_response)
     )
     app.add_middleware(ReadingsHotPath, record=record)  # innermost: every guard applies
-    app.state.api_keys = keys
     # Innermost first; each is pure ASGI (see app.core.middleware for the order's reasons).
     app.add_middleware(Utf8JsonBody)
     app.add_middleware(JsonContentType)
