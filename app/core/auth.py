@@ -85,13 +85,6 @@ class KeySnapshot:
         return identity
 
 
-def configured_identities(keys: Iterable[ConfiguredKey]) -> dict[str, Identity]:
-    return {
-        key.key_hash: Identity(f"key:sha256:{key.key_hash[:16]}", key.scope, key.key_hash)
-        for key in keys
-    }
-
-
 class KeyStore:
     """The keys of the setting and of the table, the latter cached for `ttl` seconds."""
 
@@ -103,7 +96,10 @@ class KeyStore:
         ttl: float,
         clock: Clock,
     ) -> None:
-        self._configured = configured_identities(configured)
+        self._configured = {
+            key.key_hash: Identity(f"key:sha256:{key.key_hash[:16]}", key.scope, key.key_hash)
+            for key in configured
+        }
         self._database = database
         self._ttl = ttl
         self._clock = clock
