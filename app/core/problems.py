@@ -160,10 +160,7 @@ PROBLEM_TYPES = {
 }
 """Every problem the service answers with, once."""
 
-PROBLEM_OF_STATUS = {
-    status: next(p for p in PROBLEM_TYPES.values() if p.status == status)
-    for status in dict.fromkeys(p.status for p in PROBLEM_TYPES.values())
-}
+PROBLEM_OF_STATUS = {problem.status: problem for problem in reversed(PROBLEM_TYPES.values())}
 """The problem a bare status stands for (the first of its types above: 503 is the database's)."""
 
 
