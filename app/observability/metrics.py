@@ -42,7 +42,8 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """The classic text format: every Prometheus reads it, and our names need nothing newer."""
 UNMATCHED_ROUTE = "unmatched"
 """The `route` label of a request no route matched (404s), so raw paths never become labels."""
-"""Any other method is labelled `other`: a client cannot mint label values."""
+OTHER_METHOD = "other"
+"""The `method` label of a method outside METHODS, so a client cannot mint label values."""
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 10000)
 
@@ -229,7 +230,7 @@ class Metrics:
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         if method not in METHODS:
-            method = "other"
+            method = OTHER_METHOD
         key = (method, route, status)
         children = self._request_children.get(key)
         if children is None:
