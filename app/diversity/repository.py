@@ -1,7 +1,7 @@
 """Queries on the diversity tables: registered half-lives, per-job counts and the forward-decay
 weights (`diversity_weights`, job_hash '' for the global scope)."""
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -96,23 +96,23 @@ class DiversityRepository:
             delete(DiversityWeight).where(DiversityWeight.half_life_seconds == half_life_seconds)
         )
 
-    def add_weights(self, rows: Sequence[DiversityWeight]) -> None:
-        """Insert filled accumulators (sorted by key, the writers' lock order)."""
-        ordered = sorted(rows, key=lambda r: (r.job_hash, r.pattern_id, r.half_life_seconds))
-        for start in range(0, len(ordered), 5000):
-            self.session.execute(
-                insert(DiversityWeight),
-                [
-                    {
-                        "job_hash": r.job_hash,
-                        "pattern_id": r.pattern_id,
-                        "half_life_seconds": r.half_life_seconds,
-                        "landmark_us": r.landmark_us,
-                        "weight": r.weight,
-                    }
-                    for r in ordered[start : start + 5000]
-                ],
-            )
+    def add_weights(
+        self, half_life_seconds: int, weights: Mapping[tuple[str, str], tuple[int, float]]
+    ) -> None:
+        """Insert one half-life's filled accumulators, {(job_hash, pattern_id): (landmark_us,
+        weight)}, sorted by key (the writers' lock order)."""
+        rows = [
+            {
+                "job_hash": job_hash,
+                "pattern_id": pattern_id,
+                "half_life_seconds": half_life_seconds,
+                "landmark_us": landmark_us,
+                "weight": weight,
+            }
+            for (job_hash, pattern_id), (landmark_us, weight) in sorted(weights.items())
+        ]
+        for start in range(0, len(rows), 5000):
+            self.session.execute(insert(DiversityWeight), rows[start : start + 5000])
 
     # Reads --------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.entropy.rules import Diversity, diversity
 
@@ -23,12 +23,12 @@ largest float, 2**1024); later it rescales the row and moves its landmark to t."
 DROP_OUT_LOG2 = -20
 """With a half-life, a pattern counts while its weight is at least 2**-20 of the largest."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 def microseconds(moment: datetime) -> int:
     """An aware time as integer microseconds since the epoch: time differences are exact."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * MICROSECONDS_PER_SECOND + delta.microseconds
+    return (moment - EPOCH) // ONE_MICROSECOND
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def decayed_diversity(
     weight count, with shares relative to the largest (shares do not depend on the time)."""
     live = [w for w in weights if w.weight > 0]
     if not live or total_applications == 0:
-        return ScopeDiversity(_empty(unique_pattern_count, total_applications), 0.0)
+        empty = Diversity(0.0, 0.0, 0.0, unique_pattern_count, 0, total_applications, 0.0)
+        return ScopeDiversity(empty, 0.0)
     period_us = half_life_seconds * MICROSECONDS_PER_SECOND
     reference_us = max(w.landmark_us for w in live)
     # log2 of each weight, relative to the reference landmark; landmark differences are exact
@@ -133,7 +134,3 @@ def _from_shares(shares: Sequence[float], unique_pattern_count: int, total: int)
         total_applications=total,
         dominant_pattern_share=max(shares),
     )
-
-
-def _empty(unique_pattern_count: int, total_applications: int = 0) -> Diversity:
-    return Diversity(0.0, 0.0, 0.0, unique_pattern_count, 0, total_applications, 0.0)

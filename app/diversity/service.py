@@ -24,7 +24,7 @@ from app.diversity import rules
 from app.diversity.repository import GLOBAL_SCOPE_KEY, DiversityRepository, Uses
 from app.diversity.schemas import DiversityPolicy, ReadingDiversity, Scope
 from app.entropy.rules import Diversity
-from app.models import DiversityWeight, JobHead, JobPolicy
+from app.models import JobHead, JobPolicy
 from app.patterns.repository import PatternRepository
 
 logger = structlog.stdlib.get_logger("app.diversity")
@@ -96,14 +96,10 @@ def sorted_counts(counts: dict[str, int]) -> list[int]:
     return [counts[pattern_id] for pattern_id in sorted(counts)]
 
 
-def _global_counts(session: Session) -> list[int]:
-    return PatternRepository(session).application_counts()
-
-
 def seed_diversity(session: Session) -> Diversity:
     """The seed's diversity (every job, all-time) from the maintained per-pattern counts;
     equal to a scan of every application. /metrics shows the last one computed."""
-    population = rules.all_time_diversity(_global_counts(session)).metrics
+    population = rules.all_time_diversity(PatternRepository(session).application_counts()).metrics
     tally = tally_of(session)
     if tally is not None:
         tally.diversity = population.diversity_index
@@ -126,18 +122,6 @@ def explore_keys(session: Session, scope: Scope, pattern_ids: Sequence[str]) -> 
     return {p: keys.get(p, float("-inf")) for p in pattern_ids}
 
 
-def unregistered_problem(
-    session: Session, half_life_seconds: int | None, location: Sequence[str | int]
-) -> ValidationProblem | None:
-    """A 422 naming the registered half-lives when `half_life_seconds` is not one of them."""
-    if half_life_seconds is None:
-        return None
-    registered = DiversityRepository(session).registered()
-    if half_life_seconds in registered:
-        return None
-    return unregistered(half_life_seconds, registered, location)
-
-
 def unregistered(
     half_life_seconds: int, registered: Sequence[int], location: Sequence[str | int]
 ) -> ValidationProblem:
@@ -156,9 +140,12 @@ def unregistered(
 def require_registered(
     session: Session, half_life_seconds: int | None, location: Sequence[str | int]
 ) -> None:
-    problem = unregistered_problem(session, half_life_seconds, location)
-    if problem is not None:
-        raise problem
+    """A 422 naming the registered half-lives when `half_life_seconds` is not one of them."""
+    if half_life_seconds is None:
+        return
+    registered = DiversityRepository(session).registered()
+    if half_life_seconds not in registered:
+        raise unregistered(half_life_seconds, registered, location)
 
 
 def registered(session: Session) -> list[int]:
@@ -266,28 +253,19 @@ def register_and_fill(
     reports = []
     for half_life in missing:
         repository.delete_weights(half_life)  # leftovers of a half-life dropped mid-write
-        rows = []
-        for (job_key, pattern_id), times in applied.items():
-            landmark, weight = rules.filled_weight(times, half_life)
-            rows.append(
-                DiversityWeight(
-                    job_hash=job_key,
-                    pattern_id=pattern_id,
-                    half_life_seconds=half_life,
-                    landmark_us=landmark,
-                    weight=weight,
-                )
-            )
-        repository.add_weights(rows)
+        repository.add_weights(
+            half_life,
+            {key: rules.filled_weight(times, half_life) for key, times in applied.items()},
+        )
         repository.register(half_life, now)
         report = FillReport(
-            half_life, applications, len(rows), round((time.perf_counter() - started) * 1000, 1)
+            half_life, applications, len(applied), round((time.perf_counter() - started) * 1000, 1)
         )
         logger.info(
             "diversity half-life registered and filled",
             half_life_seconds=half_life,
             applications=applications,
-            rows=len(rows),
+            rows=len(applied),
             duration_ms=report.duration_ms,
         )
         reports.append(report)
