@@ -22,7 +22,6 @@ METRICS_EXAMPLE: dict[str, Any] = {
     "scope": {"job_hash": "nightly-etl", "half_life_seconds": 300},
     "weighted_applications": 3.62,
 }
-SNAPSHOT_SCOPE_FIELDS = ("job_hash", "half_life_seconds")
 
 
 class PatternEntropyMetrics(Record):
@@ -82,7 +81,7 @@ class PatternEntropySnapshot(PatternEntropyMetrics):
         if isinstance(data, dict | PatternEntropyMetrics):
             return data
         fields = {name: getattr(data, name) for name in cls.model_fields if name != "scope"}
-        return fields | {"scope": {name: getattr(data, name) for name in SNAPSHOT_SCOPE_FIELDS}}
+        return fields | {"scope": {name: getattr(data, name) for name in Scope.model_fields}}
 
 
 class PatternEntropySnapshotPage(Page[PatternEntropySnapshot]):

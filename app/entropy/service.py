@@ -15,9 +15,6 @@ from app.entropy.rules import Diversity
 from app.entropy.schemas import PatternEntropyMetrics
 from app.models import PatternEntropySnapshot
 
-GLOBAL_ALL_TIME = Scope(job_hash=None, half_life_seconds=None)
-"""The seed's scope: every job's applications, counted."""
-
 
 def current_diversity(session: Session) -> Diversity:
     """The seed's diversity: every job's applications, all-time."""
@@ -28,7 +25,7 @@ def measure(
     session: Session,
     clock: Clock,
     alert_threshold: float | None,
-    scope: Scope = GLOBAL_ALL_TIME,
+    scope: Scope,
     *,
     location: tuple[str, ...] = ("query",),
 ) -> PatternEntropyMetrics:
@@ -50,7 +47,7 @@ def measure(
 
 
 def record_snapshot(
-    session: Session, clock: Clock, alert_threshold: float | None, scope: Scope = GLOBAL_ALL_TIME
+    session: Session, clock: Clock, alert_threshold: float | None, scope: Scope
 ) -> PatternEntropySnapshot:
     metrics = measure(session, clock, alert_threshold, scope, location=("body",))
     snapshot = PatternEntropySnapshot(

@@ -15,7 +15,6 @@ class ResponseRepository(HistoryRepository[EntropyResponse]):
     model = EntropyResponse
     at = EntropyResponse.recorded_at
     noun = "entropy response"
-    latest_noun = "entropy response"
 
     def save_last_times(self, times: Mapping[str, datetime]) -> None:
         upsert(

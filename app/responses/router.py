@@ -59,12 +59,7 @@ def check_entropy_response(
     need = service.check_response_needed(
         session, clock, job_hash, entropy_threshold, cooldown_seconds
     )
-    return ResponseCheck(
-        needs_response=need.needs_response,
-        current_entropy=need.current_entropy,
-        reason=need.reason,
-        status=need.status,
-    )
+    return ResponseCheck.model_validate(need, from_attributes=True)
 
 
 @router.post(
