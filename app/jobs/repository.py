@@ -12,6 +12,9 @@ from app.core.pagination import PageRequest, keyset_page
 from app.jobs.schemas import Policy
 from app.models import ExplorationBudget, JobHead, JobPolicy
 
+POLICY_GROUPS = ("response", "diversity")
+"""Nested parts of a policy, stored as columns named `<group>_<field>`."""
+
 
 class JobRepository:
     def __init__(self, session: Session) -> None:
@@ -59,9 +62,9 @@ class PolicyRepository:
         row = previous or JobPolicy(job_hash=job_hash, version=0)
         row.version += 1
         row.updated_at = now
-        for name, value in policy.model_dump(exclude={"response", "diversity"}).items():
+        for name, value in policy.model_dump(exclude=set(POLICY_GROUPS)).items():
             setattr(row, name, value)
-        for group in ("response", "diversity"):
+        for group in POLICY_GROUPS:
             for name, value in getattr(policy, group).model_dump().items():
                 setattr(row, f"{group}_{name}", value)
         self.session.add(row)
@@ -72,21 +75,12 @@ class PolicyRepository:
         return row
 
 
-POLICY_GROUPS = ("response", "diversity")
-"""Nested parts of a policy, stored as columns named `<group>_<field>`."""
-
-
 def policy_of(row: JobPolicy) -> Policy:
-    fields = {
-        column.key: getattr(row, column.key)
-        for column in JobPolicy.__table__.columns
-        if column.key not in {"job_hash", "version", "updated_at"}
-    }
     document: dict[str, Any] = {group: {} for group in POLICY_GROUPS}
-    for key, value in fields.items():
-        group, _, name = key.partition("_")
+    for column in JobPolicy.__table__.columns:
+        group, _, name = column.key.partition("_")
         if group in POLICY_GROUPS:
-            document[group][name] = value
-        else:
-            document[key] = value
+            document[group][name] = getattr(row, column.key)
+        elif column.key not in {"job_hash", "version", "updated_at"}:
+            document[column.key] = getattr(row, column.key)
     return Policy.model_validate(document)
