@@ -9,12 +9,7 @@ from app.budget.repository import BudgetRepository
 from app.core.clock import Clock
 from app.core.locking import lock_jobs
 from app.core.pagination import PageRequest
-from app.core.problems import (
-    ConflictProblem,
-    PreconditionFailedProblem,
-    field_error,
-    validation_problem,
-)
+from app.core.problems import ConflictProblem, PreconditionFailedProblem
 from app.core.settings import Settings
 from app.diversity import service as diversity
 from app.jobs import rules
@@ -79,20 +74,11 @@ def select_pattern(
     policy = get_policy(session, settings, job_hash)[0]
     budget = latest.budget_value if latest is not None else policy.initial_budget
 
-    repository = PatternRepository(session)
     if body.candidates is not None:
-        wanted = list(dict.fromkeys(body.candidates))
-        known = repository.existing_ids(wanted)
-        unknown = [
-            field_error(
-                ("body", "candidates", index), f"unknown pattern {pattern_id!r}", "pattern_unknown"
-            )
-            for index, pattern_id in enumerate(body.candidates)
-            if pattern_id not in known
-        ]
-        if unknown:
-            raise validation_problem(unknown)
-    eligible = repository.candidates(body.candidates)
+        patterns.require_known(
+            session, body.candidates, lambda index: ("body", "candidates", index)
+        )
+    eligible = PatternRepository(session).candidates(body.candidates)
     if not eligible:
         raise ConflictProblem(
             "No eligible pattern: every candidate is retired or quarantined, or none exists."

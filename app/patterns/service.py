@@ -2,7 +2,7 @@
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -108,20 +108,26 @@ def record_applications(
     session: Session, clock: Clock, body: ApplicationBatchCreate
 ) -> list[PatternApplication]:
     """All or nothing: one unknown pattern id refuses the whole batch, naming each offender."""
-    wanted = {item.pattern_id for item in body.applications}
-    known = PatternRepository(session).existing_ids(wanted)
+    require_known(
+        session,
+        [item.pattern_id for item in body.applications],
+        lambda index: ("body", "applications", index, "pattern_id"),
+    )
+    return record(session, clock(), [(item.pattern_id, item) for item in body.applications])
+
+
+def require_known(
+    session: Session, pattern_ids: Sequence[str], location: Callable[[int], Sequence[str | int]]
+) -> None:
+    """A 422 naming every unknown pattern id, each at `location(its index)`."""
+    known = PatternRepository(session).existing_ids(set(pattern_ids))
     errors = [
-        field_error(
-            ("body", "applications", index, "pattern_id"),
-            f"unknown pattern {item.pattern_id!r}",
-            "pattern_unknown",
-        )
-        for index, item in enumerate(body.applications)
-        if item.pattern_id not in known
+        field_error(location(index), f"unknown pattern {pattern_id!r}", "pattern_unknown")
+        for index, pattern_id in enumerate(pattern_ids)
+        if pattern_id not in known
     ]
     if errors:
         raise validation_problem(errors)
-    return record(session, clock(), [(item.pattern_id, item) for item in body.applications])
 
 
 def report_outcome(
