@@ -54,12 +54,10 @@ class PolicyRepository:
             policies.update({row.job_hash: policy_of(row) for row in rows})
         return policies
 
-    def save(
-        self, job_hash: str, policy: Policy, *, previous: JobPolicy | None, now: datetime
-    ) -> JobPolicy:
+    def save(self, job_hash: str, policy: Policy, *, now: datetime) -> JobPolicy:
         """Replace the job's policy and record its version on the job's head; the caller holds
         the job's lock (so the head exists)."""
-        row = previous or JobPolicy(job_hash=job_hash, version=0)
+        row = self.get(job_hash) or JobPolicy(job_hash=job_hash, version=0)
         row.version += 1
         row.updated_at = now
         for name, value in policy.model_dump(exclude=set(POLICY_GROUPS)).items():

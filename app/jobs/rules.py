@@ -4,15 +4,12 @@ import hashlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from app.budget.rules import AdjustmentPolicy, Bounds
 from app.core.settings import Settings
 from app.diversity.schemas import DiversityPolicy
-from app.jobs.schemas import Policy, ResponsePolicy
+from app.jobs.schemas import Policy, ResponsePolicy, SelectionMode
 from app.responses.schemas import ResponseConfig
-
-SelectionMode = Literal["explore", "exploit"]
 
 
 def default_policy(settings: Settings) -> Policy:

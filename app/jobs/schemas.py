@@ -15,6 +15,7 @@ from app.responses.rules import CheckStatus
 from app.responses.schemas import EntropyResponseRecord, QuarantineRevisits
 
 CooldownSeconds = Annotated[int, Field(ge=0, le=31_536_000), INTEGRAL]
+SelectionMode = Literal["explore", "exploit"]
 
 
 class JobSummary(BaseModel):
@@ -313,7 +314,7 @@ class SelectionResult(BaseModel):
         description="The application recorded for it, outcome unknown: report the "
         "outcome with PATCH /v1/pattern-applications/{application_id}.",
     )
-    mode: Literal["explore", "exploit"] = Field(
+    mode: SelectionMode = Field(
         description="`explore` (the least-applied eligible pattern) or `exploit` (the "
         "best success rate among known outcomes).",
     )

@@ -14,11 +14,7 @@ from app.core.settings import Settings
 from app.diversity import service as diversity
 from app.jobs import rules
 from app.jobs.repository import JobRepository, PolicyRepository, policy_of
-from app.jobs.schemas import (
-    Policy,
-    PolicyChanges,
-    SelectionRequest,
-)
+from app.jobs.schemas import Policy, PolicyChanges, SelectionMode, SelectionRequest
 from app.models import ExplorationBudget
 from app.patterns import service as patterns
 from app.patterns.repository import PatternRepository
@@ -52,7 +48,6 @@ def put_policy(
 ) -> tuple[Policy, str]:
     """Replace the whole policy (absent fields take the server defaults)."""
     lock_jobs(session, [job_hash])
-    repository = PolicyRepository(session)
     _current, current_etag = get_policy(session, settings, job_hash)
     if not rules.if_match_allows(if_match, current_etag):
         raise PreconditionFailedProblem(
@@ -62,13 +57,13 @@ def put_policy(
     diversity.require_registered(
         session, policy.diversity.half_life_seconds, ("body", "diversity", "half_life_seconds")
     )
-    row = repository.save(job_hash, policy, previous=repository.get(job_hash), now=clock())
+    row = PolicyRepository(session).save(job_hash, policy, now=clock())
     return policy, rules.policy_etag(row.version, policy)
 
 
 def select_pattern(
     session: Session, settings: Settings, clock: Clock, job_hash: str, body: SelectionRequest
-) -> tuple[str, str, rules.SelectionMode, float]:
+) -> tuple[str, str, SelectionMode, float]:
     """Pick a pattern with the job's budget as the exploration probability, and record it."""
     latest = BudgetRepository(session).latest(job_hash=job_hash)
     policy = get_policy(session, settings, job_hash)[0]
