@@ -33,7 +33,6 @@ RecordId = Annotated[
         examples=["0b5e8f0e-6a4c-4d43-9d0f-2f4f7f3c9a11"],
     ),
 ]
-RECORD_PATH = "/records/{record_id}"
 
 
 @router.get("", summary="Current exploration budget", responses=problem_responses(404))
@@ -57,7 +56,7 @@ def get_budget_statistics(session: DbSession, job_hash: JobHashQuery = "") -> Bu
     return service.budget_statistics(session, job_hash)
 
 
-@router.get(RECORD_PATH, summary="One budget record", responses=problem_responses(404))
+@router.get("/records/{record_id}", summary="One budget record", responses=problem_responses(404))
 def get_budget_record(session: DbSession, record_id: RecordId) -> BudgetRecord:
     """A budget record by its id, as its creation's `Location` names it."""
     return service.BUDGET_HISTORY.get(session, record_id)

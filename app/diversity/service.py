@@ -78,7 +78,9 @@ def measure_scopes(
         else:
             job_counts = counts[scope.job_hash]
             if scope.half_life_seconds is None:
-                measured[scope] = rules.all_time_diversity(sorted_counts(job_counts))
+                # In pattern id order, the order the global scan sums in.
+                ordered = [job_counts[pattern_id] for pattern_id in sorted(job_counts)]
+                measured[scope] = rules.all_time_diversity(ordered)
                 continue
             unique, total = len(job_counts), sum(job_counts.values())
         measured[scope] = rules.decayed_diversity(
@@ -89,11 +91,6 @@ def measure_scopes(
             unique_pattern_count=unique,
         )
     return measured
-
-
-def sorted_counts(counts: dict[str, int]) -> list[int]:
-    """Counts in pattern id order (the order the global scan sums in)."""
-    return [counts[pattern_id] for pattern_id in sorted(counts)]
 
 
 def seed_diversity(session: Session) -> Diversity:
