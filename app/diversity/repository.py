@@ -1,8 +1,8 @@
 """Queries on the diversity tables: registered half-lives, per-job counts and the forward-decay
 weights (`diversity_weights`, job_hash '' for the global scope)."""
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import TextClause, delete, func, insert, select, text
@@ -23,15 +23,6 @@ UNDERFLOW_FLOOR_LOG2 = -1000
 next to 1, and above its smallest value)."""
 GLOBAL_SCOPE_KEY = ""
 """`diversity_weights.job_hash` of the global scope's rows (never a valid job hash)."""
-
-
-@dataclass(frozen=True)
-class Uses:
-    """How many applications of a pattern a batch records with a job (None: no job)."""
-
-    job_hash: str | None
-    pattern_id: str
-    count: int
 
 
 class DiversityRepository:
@@ -71,20 +62,22 @@ class DiversityRepository:
 
     # Writes -------------------------------------------------------------------------------
 
-    def record(self, uses: Sequence[Uses], applied_at_us: int) -> None:
+    def record(self, uses: Mapping[tuple[str | None, str], int], applied_at_us: int) -> None:
         """Count a batch's applications per job, and add their weight to every registered
-        half-life's rows, global and per job: two sorted multi-row upserts, O(1) per row."""
+        half-life's rows, global and per job: two sorted multi-row upserts, O(1) per row.
+        `uses`: how many applications of a pattern the batch records with a job (None: no job)."""
         with_job = sorted(
-            (u.job_hash, u.pattern_id, u.count) for u in uses if u.job_hash is not None
+            (job_hash, pattern_id, n)
+            for (job_hash, pattern_id), n in uses.items()
+            if job_hash is not None
         )
         if with_job:
             self.session.execute(_COUNT_UPSERT[self.dialect], {"items": json_parameter(with_job)})
-        weighted: dict[tuple[str, str], int] = {}
-        for u in uses:
-            for job_key in (GLOBAL_SCOPE_KEY, u.job_hash):
-                if job_key is not None:
-                    key = (job_key, u.pattern_id)
-                    weighted[key] = weighted.get(key, 0) + u.count
+        weighted: Counter[tuple[str, str]] = Counter()
+        for (job_hash, pattern_id), n in uses.items():
+            weighted[GLOBAL_SCOPE_KEY, pattern_id] += n
+            if job_hash is not None:
+                weighted[job_hash, pattern_id] += n
         items = sorted((job_key, pattern_id, n) for (job_key, pattern_id), n in weighted.items())
         self.session.execute(
             _WEIGHT_UPSERT[self.dialect],

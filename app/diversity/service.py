@@ -21,7 +21,7 @@ from app.core.db import Database
 from app.core.problems import ValidationProblem, field_error, validation_problem
 from app.core.telemetry import tally_of
 from app.diversity import rules
-from app.diversity.repository import GLOBAL_SCOPE_KEY, DiversityRepository, Uses
+from app.diversity.repository import GLOBAL_SCOPE_KEY, DiversityRepository
 from app.diversity.schemas import DiversityPolicy, ReadingDiversity, Scope
 from app.entropy.rules import Diversity
 from app.models import JobHead, JobPolicy
@@ -35,11 +35,7 @@ def record_applications(
 ) -> None:
     """Count and weigh a batch of applications (job_hash, pattern_id), all applied at
     `applied_at`, in every scope they belong to and for every registered half-life."""
-    uses = Counter(applications)
-    DiversityRepository(session).record(
-        [Uses(job_hash, pattern_id, count) for (job_hash, pattern_id), count in uses.items()],
-        rules.microseconds(applied_at),
-    )
+    DiversityRepository(session).record(Counter(applications), rules.microseconds(applied_at))
 
 
 def measure(session: Session, scope: Scope, at: datetime) -> rules.ScopeDiversity:
