@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from app.alerts import rules
 from app.alerts.schemas import AlertReport, AlertState
 from app.budget.service import budget_statistics
-from app.entropy.service import current_diversity
+from app.diversity.service import seed_diversity
 
 
 def evaluate(session: Session, job_hash: str | None) -> AlertReport:
@@ -15,7 +15,7 @@ def evaluate(session: Session, job_hash: str | None) -> AlertReport:
     alerts = [
         rules.floor_pressure(statistics.floor_enforcements, statistics.total_adjustments),
         rules.boost_pressure(statistics.boost_count, statistics.decay_count),
-        rules.dominant_pattern(current_diversity(session).dominant_pattern_share),
+        rules.dominant_pattern(seed_diversity(session).dominant_pattern_share),
     ]
     return AlertReport(
         job_hash=job_hash or None,

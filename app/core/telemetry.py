@@ -2,7 +2,7 @@
 
 Writers note their records on the session's `Tally` (`tally_of(session)`): the budget chains
 every budget record, the response chains every response, `apply_readings` the readings, the
-group-commit batcher its batch, `current_diversity` the diversity it computed, `ReadingScopes`
+group-commit batcher its batch, `seed_diversity` the diversity it computed, `ReadingScopes`
 the scopes it measured. The tally goes to the process's metrics (a `TallySink`) when the
 session commits, and is dropped when the transaction ends any other way (rollback, an error,
 close without commit). So a failed request counts nothing, whichever code path opened the

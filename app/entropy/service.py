@@ -11,14 +11,8 @@ from app.diversity import service as diversity_service
 from app.diversity.schemas import Scope
 from app.entropy import schemas
 from app.entropy.repository import SnapshotRepository
-from app.entropy.rules import Diversity
 from app.entropy.schemas import PatternEntropyMetrics
 from app.models import PatternEntropySnapshot
-
-
-def current_diversity(session: Session) -> Diversity:
-    """The seed's diversity: every job's applications, all-time."""
-    return diversity_service.seed_diversity(session)
 
 
 def measure(

@@ -9,7 +9,7 @@ from app.budget.chains import BudgetChains, BudgetRow
 from app.core.clock import Clock
 from app.core.history import History
 from app.core.locking import lock_jobs, lock_quarantine_revisits
-from app.entropy.service import current_diversity
+from app.diversity.service import seed_diversity
 from app.patterns import rules as pattern_rules
 from app.patterns.repository import PatternRepository, Revisit
 from app.responses import aggregates, rules
@@ -30,7 +30,7 @@ def check_response_needed(
     session: Session, clock: Clock, job_hash: str, threshold: float, cooldown_seconds: int
 ) -> rules.ResponseNeed:
     last = ResponseRepository(session).latest(job_hash=job_hash)
-    population = current_diversity(session)
+    population = seed_diversity(session)
     return rules.evaluate_need(
         last_response_at=None if last is None else last.recorded_at,
         now=clock(),
