@@ -161,7 +161,8 @@ PROBLEM_TYPES = {
 """Every problem the service answers with, once."""
 
 PROBLEM_OF_STATUS = {problem.status: problem for problem in reversed(PROBLEM_TYPES.values())}
-"""The problem a bare status stands for (the first of its types above: 503 is the database's)."""
+"""The problem a bare status stands for: the first of its types above (built in reverse, so
+the first overwrites the later ones; 503 is the database's)."""
 
 
 class NotFoundProblem(StatusProblem):

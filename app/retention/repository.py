@@ -150,6 +150,7 @@ def prune_batch(
         .where(*_prunable(history, cutoff))
         .order_by(history.at, history.seq)
         .limit(limit)
+        # Rendered only on PostgreSQL; on SQLite, BEGIN IMMEDIATE already serialises pruners.
         .with_for_update(of=table_of(history.model), skip_locked=True)
     )
     if after is not None:

@@ -212,3 +212,12 @@ def test_time_filters_without_an_offset_are_422(
         with subtests.test(value):
             problem = assert_problem(history(client, **{parameter: value}), 422)
             assert first_loc(problem) == ["query", parameter]
+
+
+def test_every_field_of_a_scope_is_a_column_of_the_snapshot_row() -> None:
+    """A snapshot reads its scope from the row's columns named as the Scope's fields, so a
+    field added to Scope needs its column (and migration) before a snapshot can be read."""
+    from app.diversity.schemas import Scope
+    from app.models import PatternEntropySnapshot as SnapshotRow
+
+    assert set(Scope.model_fields) <= set(SnapshotRow.__table__.columns.keys())
