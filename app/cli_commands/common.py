@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -424,14 +424,11 @@ def export_history(
     total = paging.wanted
     if total is None and paging.show_progress and expected_total and not paging.window:
         total = expected_total()
-    with ExitStack() as stack:
+    with (
         # Opened before the first request: a bad path fails at once, and nothing is fetched.
-        sink = (
-            stack.enter_context(output_file(paging.output, force=paging.force))
-            if paging.output is not None
-            else None
-        )
-        progress = stack.enter_context(_progress_bar(disable=not paging.show_progress))
+        output_file(paging.output, force=paging.force) if paging.output else nullcontext() as sink,
+        _progress_bar(disable=not paging.show_progress) as progress,
+    ):
         task = progress.add_task(title, total=total)
         written = 0
         for page in iter_pages(
