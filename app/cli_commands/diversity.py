@@ -58,9 +58,7 @@ def drop(
     all-time from now on."""
     with local_session("use the diversity tables") as session:
         was_registered, policies = service.drop(session, half_life)
-        if not was_registered:
-            session.rollback()
-    if not was_registered:
-        typer.echo(f"Error: half-life {half_life} s is not registered", err=True)
-        raise typer.Exit(EXIT_REFUSED)
+        if not was_registered:  # raised in the block: the session is rolled back, not committed
+            typer.echo(f"Error: half-life {half_life} s is not registered", err=True)
+            raise typer.Exit(EXIT_REFUSED)
     typer.echo(f"dropped {half_life} s; {policies} job policies now measure all-time")
