@@ -93,8 +93,6 @@ class Dispatcher:
         settings: Settings,
         clock: Clock,
         metrics: WebhookMetrics,
-        *,
-        sender_factory: Callable[[], Sender] | None = None,
     ) -> None:
         self._enabled = settings.webhooks_dispatch
         self._database = database
@@ -105,12 +103,8 @@ class Dispatcher:
         self._cap = settings.webhooks_max_in_flight_per_endpoint
         self._concurrency = settings.webhooks_dispatch_concurrency
         self._poll = settings.webhooks_poll_seconds
-        self._sender_factory = sender_factory or (
-            lambda: Sender(
-                timeout_seconds=settings.webhooks_timeout_seconds,
-                allow_private=settings.webhooks_allow_private,
-            )
-        )
+        self._timeout = settings.webhooks_timeout_seconds
+        self._allow_private = settings.webhooks_allow_private
         self._thread = threading.Thread(target=self._main, name="webhook-dispatcher", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -167,7 +161,7 @@ class Dispatcher:
     async def _run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wakeup = asyncio.Event()
-        sender = self._sender_factory()
+        sender = Sender(timeout_seconds=self._timeout, allow_private=self._allow_private)
         database_thread = ThreadPoolExecutor(1, thread_name_prefix="webhook-db")
         self._started.set()
         try:

@@ -177,7 +177,7 @@ class CheckingBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, resolving and checking the host itself and connecting to a
     checked address; httpcore then starts TLS with the URL's host name as usual."""
 
-    def __init__(self, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
+    def __init__(self, *, allow_private: bool, resolver: Resolver) -> None:
         self._inner = httpcore.AnyIOBackend()
         self._allow_private = allow_private
         self._resolver = resolver
