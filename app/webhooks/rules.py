@@ -16,7 +16,7 @@ from typing import Literal
 
 EventType = Literal["entropy_response.triggered", "pattern.status_changed"]
 """What an endpoint can subscribe to."""
-MessageType = Literal["entropy_response.triggered", "pattern.status_changed", "ping"]
+MessageType = Literal[EventType, "ping"]
 """What a message can be: a subscribed event, or a ping sent to one endpoint on request."""
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 StatusCause = Literal["response", "request"]
@@ -124,14 +124,11 @@ def judge_attempt(
         return Verdict("failed", "gone", disable_endpoint=True)
     if failures_so_far >= len(schedule):
         return Verdict("failed", "failed")
-    delay = jittered(schedule[failures_so_far], rng or random.Random())
+    spread = (rng or random.Random()).uniform(-JITTER, JITTER)
+    delay = max(0.0, schedule[failures_so_far] * (1 + spread))
     if status_code in RETRY_AFTER_STATUSES and retry_after is not None:
         delay = max(delay, retry_after)
     return Verdict("pending", "retry", retry_in=delay)
-
-
-def jittered(delay: float, rng: random.Random) -> float:
-    return max(0.0, delay * (1 + rng.uniform(-JITTER, JITTER)))
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
