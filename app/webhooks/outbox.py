@@ -17,18 +17,6 @@ from app.webhooks.repository import MessageRepository
 from app.webhooks.schemas import StatusChange
 
 
-def message_body(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str:
-    """The Standard Webhooks body: `{"type", "timestamp", "data"}`, compact JSON, the same
-    bytes on every attempt."""
-    body = {"type": event_type, "timestamp": rfc3339(occurred_at), "data": data}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC with a `Z`, microseconds when there are any (as the API serialises times)."""
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def record_response(
     session: Session,
     response: Mapping[str, Any],
@@ -38,28 +26,31 @@ def record_response(
     """An entropy response (its record as the API shows it) and the status changes of the
     patterns it revisited."""
     rows = [message_row("entropy_response.triggered", occurred_at, response)]
-    rows += [message_row("pattern.status_changed", occurred_at, _data(c)) for c in changes]
+    rows += [
+        message_row("pattern.status_changed", occurred_at, c.model_dump(mode="json"))
+        for c in changes
+    ]
     MessageRepository(session).insert(rows)
 
 
 def record_status_change(session: Session, change: StatusChange, occurred_at: datetime) -> None:
     MessageRepository(session).insert(
-        [message_row("pattern.status_changed", occurred_at, _data(change))]
+        [message_row("pattern.status_changed", occurred_at, change.model_dump(mode="json"))]
     )
-
-
-def _data(change: StatusChange) -> dict[str, Any]:
-    return change.model_dump(mode="json")
 
 
 def message_row(
     event_type: str, occurred_at: datetime, data: Mapping[str, Any], *, fanned_out: bool = False
 ) -> dict[str, Any]:
-    """A new message; `fanned_out` for one addressed to a single endpoint (a ping)."""
+    """A new message; `fanned_out` for one addressed to a single endpoint (a ping). Its body
+    is the Standard Webhooks `{"type", "timestamp", "data"}`, compact JSON, the same bytes on
+    every attempt; the timestamp in UTC with a `Z`, as the API serialises times."""
+    timestamp = occurred_at.isoformat().replace("+00:00", "Z")
+    body = {"type": event_type, "timestamp": timestamp, "data": data}
     return {
         "id": rules.new_message_id(),
         "event_type": event_type,
         "occurred_at": occurred_at,
-        "body": message_body(event_type, occurred_at, data),
+        "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False),
         "fanned_out": fanned_out,
     }
