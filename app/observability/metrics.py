@@ -15,7 +15,7 @@ that exits is removed by `mark_process_dead`).
 import os
 from collections.abc import Mapping
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import get_args
 
 from prometheus_client import (
@@ -66,132 +66,91 @@ class Instruments:
     files), one per app otherwise."""
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
+        # Every instrument is named in our namespace and kept in the one registry.
+        counter = partial(Counter, namespace=NAMESPACE, registry=registry)
+        gauge = partial(Gauge, namespace=NAMESPACE, registry=registry)
+        histogram = partial(Histogram, namespace=NAMESPACE, registry=registry)
         labels = ("method", "route", "status")
-        self.requests = Counter(
-            "http_requests",
-            "HTTP requests answered, by method, route template and status.",
-            labels,
-            namespace=NAMESPACE,
-            registry=registry,
+        self.requests = counter(
+            "http_requests", "HTTP requests answered, by method, route template and status.", labels
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = histogram(
             "http_request_duration_seconds",
             "Time from a request's arrival to the end of its response.",
             labels,
-            namespace=NAMESPACE,
             buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.adjustments = Counter(
+        self.adjustments = counter(
             "budget_adjustments",
             "Budget records committed, by adjustment_type (every writer).",
             ("adjustment_type",),
-            namespace=NAMESPACE,
-            registry=registry,
         )
-        self.job_budget = Gauge(
+        self.job_budget = gauge(
             "job_budget",
             "A job's current exploration budget: its last committed budget record.",
             ("job_hash",),
-            namespace=NAMESPACE,
             multiprocess_mode="mostrecent",
-            registry=registry,
         )
-        self.responses = Counter(
-            "entropy_responses",
-            "Entropy responses committed.",
-            namespace=NAMESPACE,
-            registry=registry,
+        self.responses = counter("entropy_responses", "Entropy responses committed.")
+        self.patterns_revisited = counter(
+            "patterns_revisited", "Quarantined patterns sent back to pending by entropy responses."
         )
-        self.patterns_revisited = Counter(
-            "patterns_revisited",
-            "Quarantined patterns sent back to pending by entropy responses.",
-            namespace=NAMESPACE,
-            registry=registry,
-        )
-        self.readings = Counter(
-            "readings",
-            "Entropy readings committed.",
-            namespace=NAMESPACE,
-            registry=registry,
-        )
-        self.reading_batch_size = Histogram(
+        self.readings = counter("readings", "Entropy readings committed.")
+        self.reading_batch_size = histogram(
             "reading_batch_size",
             "Readings (requests) per committed group-commit transaction.",
-            namespace=NAMESPACE,
             buckets=BATCH_BUCKETS,
-            registry=registry,
         )
-        self.diversity = Gauge(
+        self.diversity = gauge(
             "pattern_diversity",
             "The pattern diversity index (0..1) last computed.",
-            namespace=NAMESPACE,
             multiprocess_mode="mostrecent",
-            registry=registry,
         )
-        self.scope_diversity = Gauge(
+        self.scope_diversity = gauge(
             "scope_diversity",
             "The diversity index (0..1) of a scope, as the last reading without entropy that "
             "measured it (its job's policy scope) found it; job_hash and half_life_seconds "
             "empty: every job, all-time.",
             ("job_hash", "half_life_seconds"),
-            namespace=NAMESPACE,
             multiprocess_mode="mostrecent",
-            registry=registry,
         )
-        self.rate_limit_unchecked = Counter(
+        self.rate_limit_unchecked = counter(
             "rate_limit_unchecked",
             "Requests served without a rate-limit check because the shared rate-limit "
             "storage (Redis) failed or was being retried (fail-open).",
-            namespace=NAMESPACE,
-            registry=registry,
         )
-        self.workers = Gauge(
+        self.workers = gauge(
             "worker_processes",
             "Worker processes serving (each live worker adds 1).",
-            namespace=NAMESPACE,
             multiprocess_mode="livesum",
-            registry=registry,
         )
-        self.webhook_deliveries = Counter(
+        self.webhook_deliveries = counter(
             "webhook_deliveries",
             "Webhook attempts, by outcome: delivered, retry (failed, retried later), failed (no "
             "retry left), gone (410: the endpoint is disabled), lease_lost (another dispatcher "
             "had taken the message over).",
             ("outcome",),
-            namespace=NAMESPACE,
-            registry=registry,
         )
-        self.webhook_queue_depth = Gauge(
+        self.webhook_queue_depth = gauge(
             "webhook_queue_depth",
             "Webhook messages waiting: deliveries pending to enabled endpoints, and messages "
             "not yet fanned out.",
-            namespace=NAMESPACE,
             multiprocess_mode="mostrecent",
-            registry=registry,
         )
-        self.webhook_oldest_pending = Gauge(
+        self.webhook_oldest_pending = gauge(
             "webhook_oldest_pending_seconds",
             "Age of the oldest waiting webhook message (since its event occurred); 0 when none.",
-            namespace=NAMESPACE,
             multiprocess_mode="mostrecent",
-            registry=registry,
         )
-        self.retention_pruned = Counter(
-            "retention_rows_pruned",
-            "Rows removed by retention passes, by table.",
-            ("table",),
-            namespace=NAMESPACE,
-            registry=registry,
+        self.retention_pruned = counter(
+            "retention_rows_pruned", "Rows removed by retention passes, by table.", ("table",)
         )
-        self.retention_oldest = Gauge(
+        self.retention_oldest = gauge(
             "retention_oldest_row_seconds",
             "Age of the oldest row of each pruned history, after the last retention pass; 0 "
             "when the table is empty.",
             ("table",),
-            namespace=NAMESPACE,
             multiprocess_mode="mostrecent",
-            registry=registry,
         )
         # Every adjustment type, webhook outcome and pruned table is exported from the start.
         self.adjustment_counters = {
