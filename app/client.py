@@ -73,6 +73,9 @@ class ApiError(Exception):
     detail: str | None = None
     errors: list[FieldError] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        super().__init__(self.status, self.title, self.detail)
+
     def __str__(self) -> str:
         text = f"{self.title} ({self.status})"
         return f"{text}: {self.detail}" if self.detail else text

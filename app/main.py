@@ -283,7 +283,7 @@ def keys_required(keys: KeyStore, settings: Settings) -> bool:
     """Whether callers need a key now, as the document should say: the store's latest snapshot
     (`ApiKeyAuth` refreshes a stale one for each /openapi.json), or the configured keys alone
     while the table could not be read."""
-    snapshot = keys.snapshot
+    snapshot = keys.latest()
     return snapshot.active if snapshot is not None else bool(settings.configured_keys)
 
 

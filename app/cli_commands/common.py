@@ -424,11 +424,13 @@ def export_history(
     total = paging.wanted
     if total is None and paging.show_progress and expected_total and not paging.window:
         total = expected_total()
-    with (
-        # Opened before the first request: a bad path fails at once, and nothing is fetched.
-        output_file(paging.output, force=paging.force) if paging.output else nullcontext() as sink,
-        _progress_bar(disable=not paging.show_progress) as progress,
-    ):
+    # Opened before the first request: a bad path fails at once, and nothing is fetched.
+    output = (
+        output_file(paging.output, force=paging.force)
+        if paging.output is not None
+        else nullcontext()
+    )
+    with output as sink, _progress_bar(disable=not paging.show_progress) as progress:
         task = progress.add_task(title, total=total)
         written = 0
         for page in iter_pages(

@@ -54,6 +54,8 @@ def create_key(session: Session, *, name: str, scope: KeyScope, now: datetime) -
         raise KeyManagementError("a key name is 1-128 characters of A-Z a-z 0-9 . _ : -")
     if scope not in get_args(KeyScope):
         raise KeyManagementError(f"the scope is one of {', '.join(get_args(KeyScope))}")
+    if session.scalars(select(ApiKey.id).where(ApiKey.name == name)).first() is not None:
+        raise KeyManagementError(f"a key named {name!r} already exists (names are never reused)")
     key = generate_key()
     record = ApiKey(
         id=uuid.uuid4().hex,
@@ -66,7 +68,7 @@ def create_key(session: Session, *, name: str, scope: KeyScope, now: datetime) -
     session.add(record)
     try:
         session.flush()
-    except IntegrityError:  # the name is unique (the id and hash are random)
+    except IntegrityError:
         raise KeyManagementError(
             f"a key named {name!r} already exists (names are never reused)"
         ) from None

@@ -103,8 +103,7 @@ class KeyStore:
         self._database = database
         self._ttl = ttl
         self._clock = clock
-        self.snapshot: KeySnapshot | None = None
-        """The last snapshot loaded, fresh or not (None before the first load)."""
+        self._snapshot: KeySnapshot | None = None
         self._fresh_until = 0.0
         self._refresh_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -112,9 +111,13 @@ class KeyStore:
 
     def cached(self) -> KeySnapshot | None:
         """The snapshot, while it is fresh (the hot path: no thread hop, no query)."""
-        if self.snapshot is not None and time.monotonic() < self._fresh_until:
-            return self.snapshot
+        if self._snapshot is not None and time.monotonic() < self._fresh_until:
+            return self._snapshot
         return None
+
+    def latest(self) -> KeySnapshot | None:
+        """The last snapshot loaded, fresh or not (None before the first load)."""
+        return self._snapshot
 
     def refresh(self) -> KeySnapshot:
         """Reload the table's keys unless another thread just did; then record key uses."""
@@ -123,7 +126,7 @@ class KeyStore:
             if snapshot is None:
                 started = time.monotonic()
                 snapshot = KeySnapshot({**self._load(), **self._configured})
-                self.snapshot, self._fresh_until = snapshot, started + self._ttl
+                self._snapshot, self._fresh_until = snapshot, started + self._ttl
         self.flush_uses()
         return snapshot
 

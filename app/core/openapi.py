@@ -302,10 +302,13 @@ its `Location` names, and what can be done with it next)."""
 def _add_links(document: dict[str, Any]) -> None:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
-            links = LINKS.get(operation.get("operationId", ""))
-            if links is None:
+            links = LINKS.get(operation.get("operationId", ""), {})
+            success = next(
+                (r for status, r in operation.get("responses", {}).items() if status[0] == "2"),
+                None,
+            )
+            if not links or success is None:
                 continue
-            success = next(r for status, r in operation["responses"].items() if status[0] == "2")
             success["links"] = {
                 name: {"operationId": target, "parameters": parameters}
                 for name, (target, parameters) in links.items()
