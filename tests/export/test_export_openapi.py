@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from app.budget.schemas import BudgetRecord
 from app.core.settings import Settings
 from app.entropy.schemas import PatternEntropySnapshot
 from app.main import create_app
 from app.responses.schemas import EntropyResponseRecord
+from tests.support import empty_tables
 
 PROBLEM = "application/problem+json"
 HISTORY_OPERATIONS = {
@@ -32,7 +34,8 @@ HISTORY_OPERATIONS = {
 
 
 @pytest.fixture(scope="module")
-def document(settings: Settings) -> dict[str, Any]:
+def document(settings: Settings, engine: Engine) -> dict[str, Any]:
+    empty_tables(engine)  # before the first test's emptying: the app reads the keys at start
     with TestClient(create_app(settings)) as client:
         spec: dict[str, Any] = client.get("/openapi.json").json()
     return spec

@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
-from tests.support import Server, uvicorn_server
+from tests.support import Server, empty_tables, uvicorn_server
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +31,8 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, log_dir: Path) -> Iterator[Server]:
+def server(database_url: str, engine: Engine, log_dir: Path) -> Iterator[Server]:
+    empty_tables(engine)  # before the first test's emptying: the server reads the keys at start
     with uvicorn_server(database_url, log_dir) as running:
         yield running
 

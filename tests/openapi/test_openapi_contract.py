@@ -55,6 +55,7 @@ from app.webhooks.schemas import (
     EndpointWithSecret,
     StatusChange,
 )
+from tests.support import empty_tables
 
 PROBLEM = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
@@ -107,7 +108,11 @@ RECORD_MODELS: list[type[BaseModel]] = [
 
 
 @pytest.fixture(scope="module")
-def app_client(settings: Settings) -> Iterator[TestClient]:
+def app_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """One app for the module, started on empty tables: a module's fixture is set up before the
+    first test's emptying, and the app reads the keys table when it starts (a key an earlier
+    module left there would make this open server ask for one)."""
+    empty_tables(engine)
     with TestClient(create_app(settings)) as client:
         yield client
 
