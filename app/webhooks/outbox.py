@@ -26,17 +26,17 @@ def record_response(
     """An entropy response (its record as the API shows it) and the status changes of the
     patterns it revisited."""
     rows = [message_row("entropy_response.triggered", occurred_at, response)]
-    rows += [
-        message_row("pattern.status_changed", occurred_at, c.model_dump(mode="json"))
-        for c in changes
-    ]
+    rows += [_status_change_row(change, occurred_at) for change in changes]
     MessageRepository(session).insert(rows)
 
 
 def record_status_change(session: Session, change: StatusChange, occurred_at: datetime) -> None:
-    MessageRepository(session).insert(
-        [message_row("pattern.status_changed", occurred_at, change.model_dump(mode="json"))]
-    )
+    MessageRepository(session).insert([_status_change_row(change, occurred_at)])
+
+
+def _status_change_row(change: StatusChange, occurred_at: datetime) -> dict[str, Any]:
+    """The one way a status change becomes a message, from a response or from a request."""
+    return message_row("pattern.status_changed", occurred_at, change.model_dump(mode="json"))
 
 
 def message_row(
