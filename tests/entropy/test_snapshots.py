@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from app.diversity.schemas import Scope
+from app.models import PatternEntropySnapshot as SnapshotRow
 from tests.patterns.helpers import (
     assert_problem,
     first_loc,
@@ -217,7 +219,4 @@ def test_time_filters_without_an_offset_are_422(
 def test_every_field_of_a_scope_is_a_column_of_the_snapshot_row() -> None:
     """A snapshot reads its scope from the row's columns named as the Scope's fields, so a
     field added to Scope needs its column (and migration) before a snapshot can be read."""
-    from app.diversity.schemas import Scope
-    from app.models import PatternEntropySnapshot as SnapshotRow
-
     assert set(Scope.model_fields) <= set(SnapshotRow.__table__.columns.keys())
